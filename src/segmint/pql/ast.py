@@ -48,6 +48,7 @@ class LiteralKind(str, Enum):
     DOUBLE = "Double"
     BOOLEAN = "Boolean"
     DATE = "Date"
+    DATETIME = "DateTime"
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ class Node:
 
 @dataclass(frozen=True)
 class Literal(Node):
-    """A constant. ``DATE`` literals only appear after the checker folds ``date(y, m, d)``."""
+    """A constant. ``DATE`` literals only appear after the checker folds ``date(y, m, d)``
+    or coerces an ISO date string; ``DATETIME`` ones (a naive UTC ``datetime``) only after
+    it coerces an ISO-8601 string compared with a date-time field."""
 
     value: str | int | float | bool | date
     kind: LiteralKind
@@ -104,6 +107,13 @@ class VarRef(Node):
     """A variable bound by ``select``/``exists``/``let``/a lambda/a chain step label."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class ContextRef(Node):
+    """``@{schema id}``: offer-decisioning context data (never used by segment definitions)."""
+
+    schema_id: str
 
 
 @dataclass(frozen=True)
@@ -269,6 +279,7 @@ Expr: TypeAlias = (
     | ParamRef
     | ImplicitScope
     | VarRef
+    | ContextRef
     | XEvent
     | UpRef
     | FieldLookup
