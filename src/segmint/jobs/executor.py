@@ -1,0 +1,153 @@
+"""Running one claimed segment job: compile its definitions, evaluate them in one pass,
+diff against the previous memberships, and build the metrics of the job object."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segmint import pql
+from segmint.clock import ms_to_datetime, now_ms
+from segmint.engine import DuckDBRunner, MembershipStats, check_supported
+from segmint.jobs.model import SegmentJob
+from segmint.jobs.ports import LakeCatalog
+from segmint.pql.ast import Expr
+from segmint.pql.types import Schema
+from segmint.xdm import DEFAULT_SCHEMA
+
+
+class DefinitionCompileError(Exception):
+    """A definition of the job no longer compiles (the job fails with this message)."""
+
+    def __init__(self, segment_id: str, error: pql.PQLError) -> None:
+        super().__init__(f"segment {segment_id}: {error}")
+        self.segment_id = segment_id
+        self.error = error
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: Path | None = None
+
+    def runner(self) -> DuckDBRunner:
+        return DuckDBRunner(
+            threads=self.threads,
+            memory_limit=self.memory_limit,
+            temp_directory=self.temp_directory,
+        )
+
+
+@dataclass
+class Evaluation:
+    """The result of evaluating a job, ready to be published."""
+
+    metrics: dict[str, Any]
+    staging: Path
+    final: Path
+    evaluation_time_ms: int
+
+    def publish(self) -> None:
+        """Make the membership batch visible: one atomic rename."""
+        if self.final.exists():
+            raise FileExistsError(f"membership batch {self.final} already exists")
+        self.staging.rename(self.final)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def compile_definitions(job: SegmentJob, schema: Schema = DEFAULT_SCHEMA) -> list[tuple[str, Expr]]:
+    """Parse and check every definition snapshot of the job; the engine must support each."""
+    compiled: list[tuple[str, Expr]] = []
+    for snapshot in job.segments:
+        try:
+            expr = pql.check(pql.parse(snapshot.expression_value), schema,
+                             source=snapshot.expression_value)
+            check_supported(expr)
+        except pql.PQLError as error:
+            raise DefinitionCompileError(snapshot.segment_id, error) from error
+        compiled.append((snapshot.segment_id, expr))
+    return compiled
+
+
+def staging_dir_for(final: Path, attempt: int) -> Path:
+    return final.parent / f".staging-{final.name}-{attempt}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_stale_staging(final: Path) -> None:
+    """A worker that died mid-job leaves its staging directory; the next attempt drops it."""
+    if not final.parent.exists():
+        return
+    for stale in final.parent.glob(f".staging-{final.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def evaluate_job(
+    job: SegmentJob,
+    lake: LakeCatalog,
+    runner: DuckDBRunner,
+    metrics: dict[str, Any],
+    on_stage: Callable[[str], None],
+) -> Evaluation:
+    """Evaluate all segments of ``job`` in one pass and write the membership batch to a
+    staging directory (not yet visible)."""
+    on_stage("compiling")
+    segments = compile_definitions(job)
+    evaluation_ms = job.evaluation_time_ms or now_ms()
+    tenant = job.tenant
+    final = lake.membership_dir(tenant, job.batch_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(final)
+    staging = staging_dir_for(final, job.attempts)
+    staging.mkdir()
+    on_stage("evaluating")
+    metrics["profileSegmentationTime"] = {"startTimeInMs": now_ms()}
+    try:
+        stats = runner.run_membership(
+            profile_files=lake.profile_files(tenant),
+            event_files=lake.event_files(tenant),
+            segments=segments,
+            now=ms_to_datetime(evaluation_ms),
+            previous=lake.previous_memberships(tenant, [sid for sid, _ in segments]),
+            out_dir=staging,
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _close_span(metrics["profileSegmentationTime"])
+    metrics.update(segment_metrics(job, stats))
+    return Evaluation(metrics=metrics, staging=staging, final=final,
+                      evaluation_time_ms=evaluation_ms)
+
+
+def segment_metrics(job: SegmentJob, stats: MembershipStats) -> dict[str, Any]:
+    """The per-segment counters of the AEP job object."""
+    policy_ids = {s.merge_policy_id for s in job.segments}
+    return {
+        "totalProfiles": stats.total_profiles,
+        "segmentedProfileCounter": {sid: s.qualified for sid, s in stats.segments.items()},
+        "segmentedProfileByNamespaceCounter": {
+            sid: dict(s.namespaces) for sid, s in stats.segments.items()
+        },
+        "segmentedProfileByStatusCounter": {
+            sid: {"realized": s.realized, "existing": s.existing, "exited": s.exited}
+            for sid, s in stats.segments.items()
+        },
+        "totalProfilesByMergePolicy": {pid: stats.total_profiles for pid in sorted(policy_ids)},
+    }
+
+
+def close_total_time(metrics: dict[str, Any]) -> None:
+    _close_span(metrics["totalTime"])
+
+
+def _close_span(span: dict[str, int]) -> None:
+    end = now_ms()
+    span["endTimeInMs"] = end
+    span["totalTimeInMs"] = end - span.get("startTimeInMs", end)
