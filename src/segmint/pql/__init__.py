@@ -1,1 +1,30 @@
+"""Profile Query Language: parse pql/text, print it back, and type-check it against a schema.
 
+``parse`` builds a syntactic ``ast.Expr``, ``format`` renders one as canonical pql/text, and
+``check`` resolves and types it against a ``types.Schema``. PQL is the bottom layer of Segmint.
+"""
+
+from segmint.pql import ast, types
+from segmint.pql.checker import check
+from segmint.pql.errors import (
+    PQLError,
+    PQLNameError,
+    PQLSyntaxError,
+    PQLTypeError,
+    PQLUnsupportedError,
+)
+from segmint.pql.parser import parse
+from segmint.pql.printer import format
+
+__all__ = [
+    "PQLError",
+    "PQLNameError",
+    "PQLSyntaxError",
+    "PQLTypeError",
+    "PQLUnsupportedError",
+    "ast",
+    "check",
+    "format",
+    "parse",
+    "types",
+]
