@@ -67,8 +67,6 @@ PERIOD_WORDS = ("this", "last", "next")
 DIRECTIONS = ("before", "after", "from")
 QUANTIFIERS = ("exists", "some", "forall")
 AGGREGATES = ("sum", "average", "min", "max")
-OPENERS = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
-CLOSERS = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
 
 
 def parse(text: str) -> ast.Expr:
@@ -296,29 +294,22 @@ class Parser:
             return self._parse_occurs_tail(left, start)
         else:
             op = WORD_OPERATORS[operator.text.lower()]
-            in_list = op in ("in", "notIn") and self._at_paren_list()
-            right = self._parse_paren_list() if in_list else self._parse_additive()
+            is_member = op in ("in", "notIn")
+            right = (self._parse_paren_list() if is_member else None) or self._parse_additive()
         return ast.Binary(op, left, right, span=self._span_from(start))
 
-    def _at_paren_list(self) -> bool:
-        """Whether a ``(`` here opens a parenthesised list: a comma at its own depth."""
-        if self._peek().type is not TokenType.L_PAREN:
-            return False
-        depth = 0
-        for token in self._tokens[self._index :]:
-            if token.type in OPENERS:
-                depth += 1
-            elif token.type in CLOSERS:
-                depth -= 1
-            elif token.type is TokenType.COMMA and depth == 1:
-                return True
-            if depth == 0 or token.type is TokenType.EOF:
-                return False
-        return False
-
-    def _parse_paren_list(self) -> ast.ListLiteral:
-        start = self._advance()
-        items = self._parse_items(TokenType.R_PAREN, "`,` or `)`")
+    def _parse_paren_list(self) -> ast.ListLiteral | None:
+        """``(a, b, …)`` after ``in``/``notIn``; None (nothing consumed) if it is a grouping."""
+        start, saved = self._peek(), self._index
+        if start.type is not TokenType.L_PAREN:
+            return None
+        self._advance()
+        first = self._parse_expr()
+        if self._peek().type is not TokenType.COMMA:
+            self._index = saved  # a grouping: parse it again as an operand
+            return None
+        self._advance()
+        items = (first, *self._parse_items(TokenType.R_PAREN, "`,` or `)`"))
         return ast.ListLiteral(items, span=self._span_from(start))
 
     # --- occurs ------------------------------------------------------------------------------
