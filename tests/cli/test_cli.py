@@ -1,0 +1,71 @@
+"""The ``segmint`` command line on a real (small) home."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from segmint.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"SEGMINT_HOME": str(tmp_path / "home"), "SEGMINT_SAMPLE_PROFILES": "200",
+            "SEGMINT_DUCKDB_THREADS": "2"}
+
+
+def test_pql_check_accepts_and_rejects() -> None:
+    ok = runner.invoke(app, ["pql", "check", 'homeAddress.countryCode = "US"'])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["pql", "check", "homeAddress.countryCode = "])
+    assert bad.exit_code == 1
+    assert "line 1" in bad.output
+
+
+def test_pql_reads_stdin() -> None:
+    result = runner.invoke(app, ["pql", "parse"], input='person.gender = "male"')
+    assert result.exit_code == 0 and "Binary" in result.output
+
+
+def test_generate_writes_parquet(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "d"), "--profiles", "1500",
+                                 "--chunk-size", "1000"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "d" / "profiles").glob("*.parquet"))) == 2
+
+
+def test_ingest_then_run_list_get_cancel(tmp_path: Path, env: dict[str, str]) -> None:
+    people = tmp_path / "people.ndjson"
+    people.write_text("\n".join(json.dumps({
+        "_id": f"p{i}", "identityMap": {"Email": [{"id": f"u{i}@x.com", "primary": True}]},
+        "homeAddress": {"countryCode": "US" if i % 2 else "FR"},
+    }) for i in range(10)) + "\n")
+    ingested = runner.invoke(app, ["ingest", str(people), "--dataset", "CRM"], env=env)
+    assert ingested.exit_code == 0, ingested.output
+    assert "10 of 10 records" in ingested.output
+    run = runner.invoke(app, ["jobs", "run", "--all"], env=env)
+    assert run.exit_code == 0, run.output
+    job_id = re.search(r"created segment job ([0-9a-f-]{36})", run.output).group(1)  # type: ignore[union-attr]
+    assert '"SUCCEEDED"' in run.output
+    listed = runner.invoke(app, ["jobs", "list"], env=env)
+    assert listed.exit_code == 0 and job_id[:8] in listed.output
+    got = runner.invoke(app, ["jobs", "get", job_id], env=env)
+    assert got.exit_code == 0 and '"totalProfiles": 210' in got.output
+    cancelled = runner.invoke(app, ["jobs", "cancel", job_id], env=env)
+    assert cancelled.exit_code == 1 and "already finished" in cancelled.output
+    missing = runner.invoke(app, ["jobs", "get", "nope"], env=env)
+    assert missing.exit_code == 1
+
+
+def test_detached_job_can_be_cancelled(env: dict[str, str]) -> None:
+    created = runner.invoke(app, ["jobs", "run", "--all", "--detach"], env=env)
+    assert created.exit_code == 0, created.output
+    job_id = re.search(r"created segment job ([0-9a-f-]{36})", created.output).group(1)  # type: ignore[union-attr]
+    cancelled = runner.invoke(app, ["jobs", "cancel", job_id], env=env)
+    assert cancelled.exit_code == 0 and "CANCELLED" in cancelled.output
