@@ -176,7 +176,7 @@ class TestReferences:
             tokenize("@{abc")
 
     def test_at_sign_needs_a_brace(self) -> None:
-        with pytest.raises(PQLSyntaxError, match="expected `{`"):
+        with pytest.raises(PQLSyntaxError, match=r"expected `\{`"):
             tokenize("@abc")
 
 
