@@ -1,0 +1,529 @@
+"""The base PQL → sqlglot compiler: one ``visit_<Node>`` per supported construct.
+
+A node class without a ``visit_`` method, or a construct a method does not handle, raises
+``PQLUnsupportedError`` naming the construct and the engine, so a job is rejected before it runs.
+The SQL matches :mod:`segmint.engine.interpreter.runtime` exactly: every predicate is wrapped in
+``COALESCE(…, FALSE)`` (PQL predicates are never null, so ``NOT`` sees the coerced value), ``/``
+and ``%`` divide by ``NULLIF(…, 0)``, and time windows are literal bounds from
+:func:`segmint.engine.timewindows.occurs_bounds`. Event sub-expressions (``select … from xEvent``,
+``xEvent.count()``) are delegated to an :class:`EventCounts` strategy: correlated subqueries for a
+single expression, shared ``COUNT(*) FILTER`` columns for the planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import ClassVar, Protocol, TypeVar
+
+from sqlglot import exp
+
+from segmint.engine.interpreter.runtime import STRING_METHODS, unsupported
+from segmint.engine.timewindows import Interval, occurs_bounds, utc_naive
+from segmint.pql.ast import (
+    Binary,
+    Expr,
+    FieldLookup,
+    FunctionCall,
+    ImplicitScope,
+    ListLiteral,
+    Literal,
+    LiteralKind,
+    MethodCall,
+    Occurs,
+    ParamRef,
+    Select,
+    Unary,
+    VarRef,
+    XEvent,
+)
+from segmint.pql.types import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    DOUBLE,
+    INTEGER,
+    STRING,
+    ArrayType,
+    ObjectType,
+    PQLType,
+    ScalarKind,
+    ScalarType,
+)
+from segmint.xdm.arrow import PROFILE_ID_COLUMN
+
+D = TypeVar("D", bound=date)
+
+_LITERAL_TYPES: dict[LiteralKind, PQLType] = {
+    LiteralKind.STRING: STRING,
+    LiteralKind.INTEGER: INTEGER,
+    LiteralKind.DOUBLE: DOUBLE,
+    LiteralKind.BOOLEAN: BOOLEAN,
+    LiteralKind.DATE: DATE,
+    LiteralKind.DATETIME: DATETIME,
+}
+_PREDICATE_OPERATORS = frozenset(
+    {"and", "or", "=", "!=", "<", "<=", ">", ">=", "in", "notIn", "like"}
+)
+_PREDICATE_METHODS = frozenset({*STRING_METHODS, "isNull", "isNotNull"})
+
+
+class EventCounts(Protocol):
+    """How a compiler turns "events of this profile matching ``condition``" into SQL."""
+
+    def count(self, condition: exp.Expr | None) -> exp.Expr:
+        """A never-null integer: the number of the profile's events where ``condition`` holds
+        (all of them when ``condition`` is None)."""
+        ...
+
+
+class CorrelatedEventCounts:
+    """Each count as its own correlated subquery over the events table (one expression)."""
+
+    def __init__(self, events: exp.Expr, compiler: type[Compiler]) -> None:
+        self.events = events
+        self.compiler = compiler
+
+    def count(self, condition: exp.Expr | None) -> exp.Expr:
+        c = self.compiler
+        same_profile = exp.EQ(
+            this=exp.column(PROFILE_ID_COLUMN, table=c.EVENT_ALIAS, quoted=True),
+            expression=exp.column(PROFILE_ID_COLUMN, table=c.PROFILE_ALIAS, quoted=True),
+        )
+        where = same_profile if condition is None else exp.and_(same_profile, as_filter(condition))
+        query = (
+            exp.select(exp.Count(this=exp.Star()))
+            .from_(aliased(self.events, c.EVENT_ALIAS))
+            .where(where)
+        )
+        return exp.Subquery(this=query)
+
+
+def aliased(source: exp.Expr, alias: str) -> exp.Expr:
+    """``source AS "alias"`` in a FROM clause (a table name or a table function)."""
+    table = source.copy() if isinstance(source, exp.Table) else exp.Table(this=source.copy())
+    table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    return table
+
+
+def paren(node: exp.Expr) -> exp.Expr:
+    """Parenthesise composite operands: sqlglot trees built by hand carry no precedence."""
+    composite = isinstance(node, exp.Binary | exp.Unary | exp.Predicate)
+    return exp.Paren(this=node) if composite and not isinstance(node, exp.Dot | exp.Paren) else node
+
+
+def temporal_literal(value: date) -> exp.Expr:
+    """A DATE literal, or a TIMESTAMP literal (naive UTC, microseconds) for a datetime."""
+    if isinstance(value, datetime):
+        text = value.isoformat(sep=" ", timespec="microseconds")
+        return exp.cast(exp.Literal.string(text), exp.DataType.Type.TIMESTAMP)
+    return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
+
+
+def connect(connector: type[exp.And | exp.Or], left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    """``left AND right`` / ``left OR right``; only a nested AND/OR needs parentheses."""
+
+    def operand(node: exp.Expr) -> exp.Expr:
+        return exp.Paren(this=node) if isinstance(node, exp.Connector) else node
+
+    return connector(this=operand(left), expression=operand(right))
+
+
+def is_not_null(value: exp.Expr) -> exp.Expr:
+    return exp.Not(this=exp.Paren(this=exp.Is(this=paren(value), expression=exp.Null())))
+
+
+def never_null(predicate: exp.Expr) -> exp.Expr:
+    """``COALESCE(predicate, FALSE)``: PQL's two-valued predicate from SQL's three values."""
+    return exp.Coalesce(this=predicate, expressions=[exp.false()])
+
+
+def as_filter(predicate: exp.Expr) -> exp.Expr:
+    """A never-null predicate for a WHERE/FILTER clause, where NULL already means "no": drop the
+    ``COALESCE(…, FALSE)`` wrappers down through AND/OR (never through NOT), so the engine can
+    push plain comparisons into the scan."""
+    if isinstance(predicate, exp.Coalesce) and _is_false(predicate.expressions):
+        return as_filter(predicate.this)
+    if isinstance(predicate, exp.Paren):
+        return as_filter(predicate.this)
+    if isinstance(predicate, exp.And | exp.Or):
+        return connect(type(predicate), as_filter(predicate.this), as_filter(predicate.expression))
+    return predicate
+
+
+def _is_false(expressions: list[exp.Expr]) -> bool:
+    return len(expressions) == 1 and expressions[0] == exp.false()
+
+
+class Compiler:
+    """Compiles a checked PQL tree to sqlglot expressions over ``profiles AS p`` (and the
+    events aggregate). Subclasses set the dialect and override the few dialect hooks."""
+
+    dialect: ClassVar[str] = ""
+    engine: ClassVar[str] = "SQL"
+    PROFILE_ALIAS: ClassVar[str] = "p"
+    EVENT_ALIAS: ClassVar[str] = "e"
+    LIKE_ESCAPE: ClassVar[str] = "\\"
+
+    def __init__(self, now: datetime, events: EventCounts) -> None:
+        self.now = utc_naive(now)
+        self.events = events
+        self.event_var: str | None = None  # the select variable while compiling its condition
+
+    # --- entry points ---------------------------------------------------------------------------
+
+    def visit(self, node: Expr) -> exp.Expr:
+        """The SQL value of ``node``."""
+        method: Callable[[Expr], exp.Expr] | None = getattr(
+            self, f"visit_{type(node).__name__}", None
+        )
+        if method is None:
+            raise self.unsupported(node, _describe(node))
+        return method(node)
+
+    def predicate(self, node: Expr) -> exp.Expr:
+        """``node`` in a boolean position: a never-null SQL boolean (pql.md §1.4)."""
+        if isinstance(node, Select | XEvent):
+            return exp.GT(this=self._count(node), expression=exp.Literal.number(0))
+        value = self.visit(node)
+        if is_predicate(node):
+            return value
+        return self.truth(value, self.type_of(node))
+
+    def unsupported(self, node: object, what: str) -> Exception:
+        return unsupported(node, what, self.engine)
+
+    # --- dialect hooks --------------------------------------------------------------------------
+
+    def truth(self, value: exp.Expr, value_type: PQLType) -> exp.Expr:
+        if value_type == BOOLEAN:
+            return never_null(value)
+        if isinstance(value_type, ArrayType):
+            size = exp.ArraySize(this=value)
+            return never_null(exp.GT(this=size, expression=exp.Literal.number(0)))
+        return is_not_null(value)
+
+    def array_contains(self, array: exp.Expr, item: exp.Expr) -> exp.Expr:
+        return exp.ArrayContains(this=array, expression=item)
+
+    def string_test(self, test: str, text: exp.Expr, part: exp.Expr) -> exp.Expr:
+        builders: dict[str, Callable[[], exp.Expr]] = {
+            "startsWith": lambda: exp.StartsWith(this=text, expression=part),
+            "endsWith": lambda: exp.EndsWith(this=text, expression=part),
+            "contains": lambda: exp.Contains(this=text, expression=part),
+            "equals": lambda: exp.EQ(this=paren(text), expression=paren(part)),
+        }
+        return builders[test]()
+
+    def like(self, text: exp.Expr, pattern: Expr) -> exp.Expr:
+        """PQL patterns have no escape character; SQL gets an explicit one, doubled in the text."""
+        escape = exp.Literal.string(self.LIKE_ESCAPE)
+        if isinstance(pattern, Literal) and isinstance(pattern.value, str):
+            sql_pattern: exp.Expr = exp.Literal.string(
+                pattern.value.replace(self.LIKE_ESCAPE, self.LIKE_ESCAPE * 2)
+            )
+        else:
+            sql_pattern = exp.func(
+                "REPLACE", self.visit(pattern), escape, exp.Literal.string(self.LIKE_ESCAPE * 2)
+            )
+        return exp.Escape(
+            this=exp.Like(this=paren(text), expression=sql_pattern), expression=escape
+        )
+
+    # --- values and references ------------------------------------------------------------------
+
+    def visit_Literal(self, node: Literal) -> exp.Expr:
+        value = node.value
+        if isinstance(value, bool):
+            return exp.Boolean(this=value)
+        if isinstance(value, int):
+            return exp.Literal.number(value)
+        if isinstance(value, float):
+            return exp.cast(exp.Literal.string(repr(value)), exp.DataType.Type.DOUBLE)
+        if isinstance(value, str):
+            return exp.Literal.string(value)
+        return self.date_literal(value)
+
+    def date_literal(self, value: date) -> exp.Expr:
+        return temporal_literal(value)
+
+    def visit_FieldLookup(self, node: FieldLookup) -> exp.Expr:
+        name, target = node.field_name, node.target
+        if isinstance(target, ImplicitScope | ParamRef):
+            return self._profile_column(target, node)
+        if isinstance(target, VarRef):
+            if target.name != self.event_var:
+                raise self.unsupported(target, f"the variable {target.name!r} here")
+            return exp.column(name, table=self.EVENT_ALIAS, quoted=True)
+        if isinstance(target, FieldLookup) and isinstance(self.type_of(target), ObjectType):
+            return exp.Dot(this=self.visit(target), expression=exp.to_identifier(name, quoted=True))
+        raise self.unsupported(node, f"the field lookup .{name} through an array or map")
+
+    def _profile_column(self, root: ImplicitScope | ParamRef, node: FieldLookup) -> exp.Expr:
+        where = root if root.span is not None else node
+        if isinstance(root, ImplicitScope) and root.depth != 0:
+            raise self.unsupported(where, "an outer scope (^)")
+        if isinstance(root, ParamRef) and root.position != 1:
+            raise self.unsupported(where, f"the parameter ${root.position}")
+        if self.event_var is not None:
+            what = f"the profile field {node.field_name!r} inside an xEvent condition"
+            raise self.unsupported(where, what)
+        return exp.column(node.field_name, table=self.PROFILE_ALIAS, quoted=True)
+
+    def visit_FunctionCall(self, node: FunctionCall) -> exp.Expr:
+        values = {
+            "currentYear": self.now.year,
+            "currentMonth": self.now.month,
+            "currentDayOfMonth": self.now.day,
+        }
+        if node.name not in values or node.args:
+            raise self.unsupported(node, f"the function {node.name}()")
+        return exp.Literal.number(values[node.name])
+
+    # --- operators ------------------------------------------------------------------------------
+
+    COMPARISONS: ClassVar[dict[str, type[exp.Binary]]] = {
+        "=": exp.EQ,
+        "!=": exp.NEQ,
+        "<": exp.LT,
+        "<=": exp.LTE,
+        ">": exp.GT,
+        ">=": exp.GTE,
+    }
+    ARITHMETIC: ClassVar[dict[str, type[exp.Binary]]] = {
+        "+": exp.Add,
+        "-": exp.Sub,
+        "*": exp.Mul,
+    }
+
+    def visit_Unary(self, node: Unary) -> exp.Expr:
+        if node.op == "not":
+            return exp.Not(this=paren(self.predicate(node.operand)))
+        if node.op == "-":
+            self._require_scalar(node.operand, "unary minus")
+            return exp.Neg(this=exp.Paren(this=self.visit(node.operand)))
+        raise self.unsupported(node, f"the operator {node.op!r}")
+
+    def visit_Binary(self, node: Binary) -> exp.Expr:
+        op = node.op
+        if op in ("and", "or"):
+            connector = exp.And if op == "and" else exp.Or
+            return connect(connector, self.predicate(node.left), self.predicate(node.right))
+        if op in self.COMPARISONS:
+            return self._comparison(node)
+        if op in self.ARITHMETIC or op in ("/", "%"):
+            return self._arithmetic(node)
+        if op in ("in", "notIn"):
+            return self._membership(node)
+        if op == "like":
+            self._require_scalar(node.left, "like")
+            self._require_scalar(node.right, "like")
+            return never_null(self.like(self.visit(node.left), node.right))
+        raise self.unsupported(node, f"the operator {op!r}")
+
+    def _comparison(self, node: Binary) -> exp.Expr:
+        self._require_scalar(node.left, f"{node.op!r} on this operand")
+        self._require_scalar(node.right, f"{node.op!r} on this operand")
+        left, right = paren(self.visit(node.left)), paren(self.visit(node.right))
+        return never_null(self.COMPARISONS[node.op](this=left, expression=right))
+
+    def _arithmetic(self, node: Binary) -> exp.Expr:
+        if node.op == "/":
+            numerator = self._number(node.left, as_double=True)
+            denominator = self._number(node.right, as_double=True)
+            return exp.Div(this=numerator, expression=_nullif_zero(denominator))
+        left, right = self._number(node.left), self._number(node.right)
+        if node.op == "%":
+            return exp.Mod(this=paren(left), expression=_nullif_zero(right))
+        return self.ARITHMETIC[node.op](this=paren(left), expression=paren(right))
+
+    def _number(self, node: Expr, as_double: bool = False) -> exp.Expr:
+        """An arithmetic operand. Integer constants widen to BIGINT like the lake's integers (a
+        literal is INTEGER in DuckDB and would overflow at 2^31); ``/`` casts both to DOUBLE."""
+        value_type = self._require_scalar(node, "arithmetic")
+        if value_type.kind not in (ScalarKind.INTEGER, ScalarKind.DOUBLE):
+            raise self.unsupported(node, f"arithmetic on {value_type}")
+        value = self.visit(node)
+        if as_double:
+            return exp.cast(value, exp.DataType.Type.DOUBLE)
+        if value_type == INTEGER and not isinstance(value, exp.Column | exp.Dot | exp.Coalesce):
+            return exp.cast(value, exp.DataType.Type.BIGINT)
+        return value
+
+    def _membership(self, node: Binary) -> exp.Expr:
+        self._require_scalar(node.left, f"{node.op} on this operand")
+        value, items = self.visit(node.left), node.right
+        if isinstance(items, ListLiteral) and not items.items:
+            # `v in []` is false; `v notIn []` holds for any present v.
+            return exp.false() if node.op == "in" else is_not_null(value)
+        if isinstance(items, ListLiteral):
+            constants = [self._constant(item) for item in items.items]
+            test: exp.Expr = exp.In(this=paren(value), expressions=constants)
+        elif isinstance(self.type_of(items), ArrayType) and not _projected(items):
+            test = self.array_contains(self.visit(items), value)
+        else:
+            raise self.unsupported(items, f"{node.op} against anything but a list or array field")
+        if node.op == "notIn":
+            test = exp.Not(this=paren(test))
+        return never_null(test)
+
+    def _constant(self, item: Expr) -> exp.Expr:
+        literal = item.operand if isinstance(item, Unary) and item.op == "-" else item
+        if not isinstance(literal, Literal):
+            raise self.unsupported(item, "a list item that is not a literal")
+        return self.visit(item)
+
+    # --- methods --------------------------------------------------------------------------------
+
+    def visit_MethodCall(self, node: MethodCall) -> exp.Expr:
+        if node.method in STRING_METHODS:
+            return self._string_method(node)
+        if node.method in ("isNull", "isNotNull") and not node.args:
+            is_null = exp.Is(this=paren(self._nullable(node.target)), expression=exp.Null())
+            return is_null if node.method == "isNull" else exp.Not(this=exp.Paren(this=is_null))
+        if node.method == "count" and not node.args:
+            return self._count(node.target)
+        raise self.unsupported(node, f"the method {node.method}()")
+
+    def _nullable(self, node: Expr) -> exp.Expr:
+        if isinstance(node, Select | XEvent):
+            raise self.unsupported(node, "isNull()/isNotNull() on events")
+        return self.visit(node)
+
+    def _string_method(self, node: MethodCall) -> exp.Expr:
+        if len(node.args) not in (1, 2):
+            raise self.unsupported(node, f"{node.method}() with {len(node.args)} arguments")
+        self._require_scalar(node.target, f"{node.method}() on this receiver")
+        self._require_scalar(node.args[0], f"{node.method}() with this argument")
+        text, part = self.visit(node.target), self.visit(node.args[0])
+        if not self._case_sensitive(node):
+            text, part = exp.Lower(this=text), exp.Lower(this=part)
+        test, negated = STRING_METHODS[node.method]
+        result = self.string_test(test, text, part)
+        return never_null(exp.Not(this=paren(result)) if negated else result)
+
+    def _case_sensitive(self, node: MethodCall) -> bool:
+        if len(node.args) < 2:
+            return True
+        flag = node.args[1]
+        if isinstance(flag, Literal) and isinstance(flag.value, bool):
+            return flag.value
+        raise self.unsupported(flag, "a case-sensitivity flag that is not true/false")
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _count(self, target: Expr) -> exp.Expr:
+        if isinstance(target, Select):
+            return self._select_count(target)
+        if isinstance(target, XEvent):
+            self._require_profile_context(target)
+            return self.events.count(None)
+        raise self.unsupported(target, "count() of anything but xEvent or a select")
+
+    def _select_count(self, node: Select) -> exp.Expr:
+        self._require_profile_context(node)
+        if len(node.bindings) != 1:
+            raise self.unsupported(node, "select with several bindings")
+        binding = node.bindings[0]
+        if not isinstance(binding.source, XEvent):
+            raise self.unsupported(binding.source, "select over anything but xEvent")
+        if binding.condition is None:
+            return self.events.count(None)
+        self.event_var = binding.var
+        try:
+            condition = self.predicate(binding.condition)
+        finally:
+            self.event_var = None
+        return self.events.count(condition)
+
+    def _require_profile_context(self, node: Expr) -> None:
+        if self.event_var is not None:
+            raise self.unsupported(node, "xEvent inside an xEvent condition")
+
+    def visit_Select(self, node: Select) -> exp.Expr:
+        raise self.unsupported(node, "select used as a value (use it as a condition or count())")
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def visit_Occurs(self, node: Occurs) -> exp.Expr:
+        target_type = self._require_scalar(node.target, "occurs on this value")
+        if target_type not in (DATE, DATETIME):
+            raise self.unsupported(node.target, f"occurs on a {target_type} value")
+        target = paren(self.visit(node.target))
+        window = occurs_bounds(node, self.now)
+        if target_type == DATE:
+            terms = [self._within(target, interval) for interval in window.by_day()]
+        else:
+            terms = [self._within(target, interval) for interval in window.intervals]
+        if not terms:
+            return exp.false()
+        return never_null(exp.or_(*terms, copy=False) if len(terms) > 1 else terms[0])
+
+    def _within(self, target: exp.Expr, interval: Interval[D]) -> exp.Expr:
+        bounds: list[exp.Expr] = []
+        if interval.lo is not None:
+            lower = exp.GTE if interval.lo_inclusive else exp.GT
+            bounds.append(lower(this=target.copy(), expression=self.date_literal(interval.lo)))
+        if interval.hi is not None:
+            upper = exp.LTE if interval.hi_inclusive else exp.LT
+            bounds.append(upper(this=target.copy(), expression=self.date_literal(interval.hi)))
+        if not bounds:
+            return is_not_null(target)
+        return exp.and_(*bounds, copy=False) if len(bounds) > 1 else bounds[0]
+
+    # --- types ----------------------------------------------------------------------------------
+
+    def type_of(self, node: Expr) -> PQLType:
+        if node.type is not None:
+            return node.type
+        if isinstance(node, Literal):
+            return _LITERAL_TYPES[node.kind]
+        if is_predicate(node):
+            return BOOLEAN
+        raise TypeError(f"{_describe(node)} has no type: compile trees from segmint.pql.check")
+
+    def _require_scalar(self, node: Expr, what: str) -> ScalarType:
+        value_type = self.type_of(node)
+        if not isinstance(value_type, ScalarType):
+            raise self.unsupported(node, f"{what} ({value_type})")
+        return value_type
+
+
+def is_predicate(node: Expr) -> bool:
+    """Whether ``node`` compiles to a never-null boolean (predicates, and/or/not, occurs)."""
+    if isinstance(node, Binary):
+        return node.op in _PREDICATE_OPERATORS
+    if isinstance(node, Unary):
+        return node.op == "not"
+    if isinstance(node, MethodCall):
+        return node.method in _PREDICATE_METHODS
+    return isinstance(node, Occurs)
+
+
+def _projected(node: Expr) -> bool:
+    node_type = node.type
+    return isinstance(node_type, ArrayType) and node_type.projected
+
+
+def _nullif_zero(value: exp.Expr) -> exp.Expr:
+    return exp.Nullif(this=value, expression=exp.Literal.number(0))
+
+
+def _describe(node: object) -> str:
+    names = {
+        "Chain": "chain(...)",
+        "Filter": "a bracket filter [...]",
+        "Quantified": "exists/forall",
+        "Aggregate": "sum/average/min/max … over",
+        "Let": "let",
+        "Lambda": "a lambda",
+        "ObjectLiteral": "an object literal",
+        "UpRef": "the up operator ^",
+        "TimeRef": "a time reference outside occurs",
+        "XEvent": "xEvent used as a value",
+        "ListLiteral": "a list outside in/notIn",
+        "Name": "an unresolved name (check the expression first)",
+        "ImplicitScope": "the profile as a value",
+        "VarRef": "an event variable as a value",
+    }
+    return names.get(type(node).__name__, type(node).__name__)
