@@ -692,3 +692,10 @@ class TestCustomSchema:
         assert tree.type == BOOLEAN
         with pytest.raises(PQLNameError, match="unknown field `homeAddress` in Profile"):
             checked("homeAddress", schema)
+
+
+def test_long_or_chains_check_without_recursion() -> None:
+    text = " or ".join(f'homeAddress.postalCode = "{i}"' for i in range(3000))
+    tree = checked(text)
+    assert tree.type == BOOLEAN
+    assert format(tree).startswith('this.homeAddress.postalCode = "0" or ')

@@ -545,3 +545,36 @@ class TestErrors:
     def test_messages(self, text: str, message: str) -> None:
         with pytest.raises(PQLSyntaxError, match=message):
             parse(text)
+
+
+class TestLimits:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "(" * 2000 + "a" + ")" * 2000,
+            "not " * 3000 + "a",
+            "-" * 3000 + "a",
+            "a" + ".b" * 100,
+            "a" + " + a" * 60,
+            "a in (" * 200 + "b" + ")" * 200,
+            "f(" * 100 + ")" * 100,
+        ],
+    )
+    def test_deep_nesting_is_a_located_syntax_error(self, text: str) -> None:
+        with pytest.raises(PQLSyntaxError, match="nested more than 50 levels deep") as error:
+            parse(text)
+        assert error.value.line == 1
+
+    def test_realistic_nesting_is_fine(self) -> None:
+        parse("(" * 45 + "a" + ")" * 45)
+        parse("a" + " + a" * 45)
+
+    def test_long_or_chains_are_not_limited(self) -> None:
+        text = " or ".join(f'homeAddress.postalCode = "{i}"' for i in range(3000))
+        node = parse(text)
+        assert isinstance(node, Binary)
+        assert node.op == "or"
+
+    def test_nested_groupings_after_in_parse_in_linear_time(self) -> None:
+        # Backtracking over `in (…)` reuses the parsed grouping instead of parsing it again.
+        parse("a in (" * 45 + "b" + ")" * 45)

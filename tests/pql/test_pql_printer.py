@@ -236,3 +236,10 @@ trees = st.recursive(leaves, composites, max_leaves=12)
 def test_generated_trees_round_trip(tree: ast.Expr) -> None:
     text = format(tree)
     assert parse(text) == tree, text
+
+
+def test_long_or_chains_print_without_recursion() -> None:
+    text = " or ".join(
+        f'homeAddress.postalCode = "{i}" and person.birthYear > {i}' for i in range(3000)
+    )
+    assert format(parse(text)) == text

@@ -57,6 +57,7 @@ STRING_METHODS = frozenset(
     }
 )
 NULL_METHODS = frozenset({"isNull", "isNotNull"})
+LOGICAL = ("and", "or")
 # Methods of pql.md §7.0 that Segmint does not evaluate yet.
 LATER_METHODS = frozenset(
     {
@@ -344,9 +345,16 @@ class _Checker:
         return self._BINARY_RULES[node.op](self, node, env)
 
     def _logical(self, node: ast.Binary, env: _Env) -> ast.Binary:
-        left = self._condition(node.left, env)
-        right = self._condition(node.right, env)
-        return replace(node, left=left, right=right, type=BOOLEAN)
+        # A loop down the left spine, not recursion: long `or` chains are common.
+        spine = [node]
+        while isinstance(spine[-1].left, ast.Binary) and spine[-1].left.op in LOGICAL:
+            spine.append(spine[-1].left)
+        checked = self._condition(spine[-1].left, env)
+        for part in reversed(spine):
+            right = self._condition(part.right, env)
+            checked = replace(part, left=checked, right=right, type=BOOLEAN)
+        assert isinstance(checked, ast.Binary)
+        return checked
 
     def _equality(self, node: ast.Binary, env: _Env) -> ast.Binary:
         left, right = self._operands(node, env)
@@ -581,7 +589,7 @@ class _Checker:
         **dict.fromkeys((ast.Quantified, ast.Aggregate, *UNSUPPORTED_NODES), _unsupported_node),
     }
     _BINARY_RULES: ClassVar[dict[str, _Rule]] = {
-        **dict.fromkeys(("and", "or"), _logical),
+        **dict.fromkeys(LOGICAL, _logical),
         **dict.fromkeys(("=", "!="), _equality),
         **dict.fromkeys(("<", "<=", ">", ">="), _ordering),
         **dict.fromkeys(("+", "-", "*", "/", "%"), _arithmetic),

@@ -67,6 +67,10 @@ PERIOD_WORDS = ("this", "last", "next")
 DIRECTIONS = ("before", "after", "from")
 QUANTIFIERS = ("exists", "some", "forall")
 AGGREGATES = ("sum", "average", "min", "max")
+# How deep parentheses, arguments, prefix operators and non-logical operator chains may nest,
+# so that recursive consumers of the tree stay far from Python's recursion limit. `and`/`or`
+# chains are exempt: long ones are common and the checker and printer walk them iteratively.
+MAX_DEPTH = 50
 
 
 def parse(text: str) -> ast.Expr:
@@ -81,6 +85,10 @@ class Parser:
         self._text = text
         self._tokens = tokenize(text)
         self._index = 0
+        # Groupings already parsed while looking for a list after `in` (token index of `(` ->
+        # the expression and the index after it), so backtracking never parses one twice.
+        self._groupings: dict[int, tuple[ast.Expr, int]] = {}
+        self._depth = 0
 
     def parse(self) -> ast.Expr:
         expr = self._parse_expr()
@@ -144,6 +152,12 @@ class Parser:
             length=token.end - token.start,
         )
 
+    def _deeper(self) -> None:
+        """One more level of nesting; raise past ``MAX_DEPTH``. Callers restore ``_depth``."""
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise self._error(f"the expression is nested more than {MAX_DEPTH} levels deep")
+
     def _unexpected(self, token: Token) -> PQLSyntaxError:
         return self._error(f"unexpected {token.describe()}", token)
 
@@ -163,6 +177,13 @@ class Parser:
     # --- expr: the level-0 constructs that extend to the right ------------------------------
 
     def _parse_expr(self) -> ast.Expr:
+        depth = self._depth
+        self._deeper()
+        expr = self._parse_level_zero()
+        self._depth = depth
+        return expr
+
+    def _parse_level_zero(self) -> ast.Expr:
         if self._peek().type is TokenType.L_PAREN and self._at_lambda():
             return self._parse_lambda()
         if self._check_keyword("let"):
@@ -263,8 +284,10 @@ class Parser:
 
     def _parse_not(self) -> ast.Expr:
         if self._check_keyword("not") or self._peek().type is TokenType.BANG:
-            start = self._advance()
+            start, depth = self._advance(), self._depth
+            self._deeper()
             operand = self._parse_not()
+            self._depth = depth
             return ast.Unary("not", operand, span=self._span_from(start))
         return self._parse_comparison()
 
@@ -306,7 +329,8 @@ class Parser:
         self._advance()
         first = self._parse_expr()
         if self._peek().type is not TokenType.COMMA:
-            self._index = saved  # a grouping: parse it again as an operand
+            self._groupings[saved] = (first, self._index)
+            self._index = saved  # a grouping: `_parse_paren` reuses `first`
             return None
         self._advance()
         items = (first, *self._parse_items(TokenType.R_PAREN, "`,` or `)`"))
@@ -366,11 +390,12 @@ class Parser:
         return UNITS[self._advance().text.lower()]
 
     def _parse_time_ref(self) -> ast.Expr:
+        """A time word, ``this|last|next UNIT``, or a postfix expression (``this.ts`` too)."""
         token = self._peek()
         if token.is_keyword(*TIME_WORDS):
             self._advance()
             return ast.TimeRef(token.text.lower(), span=token.span)
-        if token.is_keyword("last", "next") or (token.is_keyword("this") and self._at_unit(1)):
+        if token.is_keyword(*PERIOD_WORDS) and (self._at_unit(1) or not token.is_keyword("this")):
             self._advance()
             unit = self._parse_unit()
             return ast.TimeRef(token.text.lower(), unit, span=self._span_from(token))
@@ -379,28 +404,34 @@ class Parser:
     # --- arithmetic ----------------------------------------------------------------------------
 
     def _parse_additive(self) -> ast.Expr:
-        start = self._peek()
+        start, depth = self._peek(), self._depth
         left = self._parse_multiplicative()
         while self._peek().type in ADDITIVE_OPERATORS:
+            self._deeper()
             op = ADDITIVE_OPERATORS[self._advance().type]
             right = self._parse_multiplicative()
             left = ast.Binary(op, left, right, span=self._span_from(start))
+        self._depth = depth
         return left
 
     def _parse_multiplicative(self) -> ast.Expr:
-        start = self._peek()
+        start, depth = self._peek(), self._depth
         left = self._parse_unary()
         while self._peek().type in MULTIPLICATIVE_OPERATORS:
+            self._deeper()
             op = MULTIPLICATIVE_OPERATORS[self._advance().type]
             right = self._parse_unary()
             left = ast.Binary(op, left, right, span=self._span_from(start))
+        self._depth = depth
         return left
 
     def _parse_unary(self) -> ast.Expr:
         if self._peek().type is not TokenType.MINUS:
             return self._parse_postfix()
-        start = self._advance()
+        start, depth = self._advance(), self._depth
+        self._deeper()
         operand = self._parse_unary()
+        self._depth = depth
         span = self._span_from(start)
         if isinstance(operand, ast.Literal) and operand.kind in (
             ast.LiteralKind.INTEGER,
@@ -413,22 +444,26 @@ class Parser:
     # --- postfix and primary -------------------------------------------------------------------
 
     def _parse_postfix(self) -> ast.Expr:
-        start = self._peek()
+        start, depth = self._peek(), self._depth
         node = self._parse_primary()
-        while True:
-            if self._match(TokenType.DOT):
-                name = self._expect(TokenType.NAME, "a field or method name").text
-                if self._peek().type is TokenType.L_PAREN:
-                    args = self._parse_args()
-                    node = ast.MethodCall(node, name, args, span=self._span_from(start))
-                else:
-                    node = ast.FieldLookup(node, name, span=self._span_from(start))
-            elif self._match(TokenType.L_BRACKET):
-                condition = self._parse_expr()
-                self._expect(TokenType.R_BRACKET, "`]`")
-                node = ast.Filter(node, condition, span=self._span_from(start))
-            else:
-                return node
+        while self._peek().type in (TokenType.DOT, TokenType.L_BRACKET):
+            self._deeper()
+            node = self._parse_postfix_step(node, start)
+        self._depth = depth
+        return node
+
+    def _parse_postfix_step(self, target: ast.Expr, start: Token) -> ast.Expr:
+        """``.name``, ``.name(args)`` or ``[condition]`` applied to ``target``."""
+        if self._match(TokenType.L_BRACKET):
+            condition = self._parse_expr()
+            self._expect(TokenType.R_BRACKET, "`]`")
+            return ast.Filter(target, condition, span=self._span_from(start))
+        self._expect(TokenType.DOT, "`.`")
+        name = self._expect(TokenType.NAME, "a field or method name").text
+        if self._peek().type is TokenType.L_PAREN:
+            args = self._parse_args()
+            return ast.MethodCall(target, name, args, span=self._span_from(start))
+        return ast.FieldLookup(target, name, span=self._span_from(start))
 
     def _parse_args(self) -> tuple[ast.Expr, ...]:
         self._expect(TokenType.L_PAREN, "`(`")
@@ -490,8 +525,12 @@ class Parser:
         return ast.FunctionCall(name, args, span=self._span_from(start))
 
     def _parse_paren(self) -> ast.Expr:
+        cached = self._groupings.pop(self._index, None)
         self._advance()
-        expr = self._parse_expr()
+        if cached is None:
+            expr = self._parse_expr()
+        else:
+            expr, self._index = cached
         self._expect(TokenType.R_PAREN, "`)`")
         return expr
 

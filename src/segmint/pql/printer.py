@@ -149,10 +149,20 @@ class _Printer:
         return f"-{self.render(node.operand, UNARY)}"
 
     def _binary(self, node: ast.Binary) -> str:
-        level = BINARY_LEVELS[node.op]
+        # Walk down the left operands that need no parentheses in a loop, not by recursion:
+        # long `or` chains (hundreds of values) are common.
+        tails: list[str] = []
+        while True:
+            level = BINARY_LEVELS[node.op]
+            tails.append(f" {node.op} {self.render(node.right, level + 1)}")
+            left = node.left
+            if level == COMPARISON or not isinstance(left, ast.Binary):
+                break
+            if BINARY_LEVELS[left.op] < level:
+                break
+            node = left
         left_level = level + 1 if level == COMPARISON else level
-        left = self.render(node.left, left_level)
-        return f"{left} {node.op} {self.render(node.right, level + 1)}"
+        return self.render(node.left, left_level) + "".join(reversed(tails))
 
     def _method(self, node: ast.MethodCall) -> str:
         return f"{self.render(node.target, POSTFIX)}.{node.method}({self._join(node.args)})"
