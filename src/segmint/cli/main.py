@@ -162,7 +162,7 @@ def pql_parse(expression: Annotated[str | None, typer.Argument()] = None) -> Non
     """Parse an expression (argument or stdin) and print its syntax tree."""
     text = _expression(expression)
     try:
-        console.print(repr(pql.parse(text)))
+        console.print(repr(pql.parse(text)), markup=False, highlight=False)
     except pql.PQLError as error:
         _print_pql_error(error)
         raise typer.Exit(1) from error

@@ -10,11 +10,11 @@ Status names are exactly AEP's. Legal moves::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     NEW = "NEW"
     QUEUED = "QUEUED"
     PROCESSING = "PROCESSING"
@@ -37,7 +37,7 @@ ALL_SEGMENTS = "*"
 MAX_LISTED_SEGMENTS = 1500
 
 
-class JobSource(str, Enum):
+class JobSource(StrEnum):
     API = "api"
     SCHEDULER = "scheduler"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class Span:
     column: int
 
 
-class TimeUnit(str, Enum):
+class TimeUnit(StrEnum):
     MILLISECOND = "millisecond"
     SECOND = "second"
     MINUTE = "minute"
@@ -42,7 +42,7 @@ class TimeUnit(str, Enum):
     MILLENNIUM = "millennium"
 
 
-class LiteralKind(str, Enum):
+class LiteralKind(StrEnum):
     STRING = "String"
     INTEGER = "Integer"
     DOUBLE = "Double"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class ScalarKind(str, Enum):
+class ScalarKind(StrEnum):
     BOOLEAN = "boolean"
     INTEGER = "integer"
     DOUBLE = "double"

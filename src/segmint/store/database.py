@@ -22,9 +22,9 @@ class Database:
     on PostgreSQL claims lock rows with ``FOR UPDATE SKIP LOCKED``."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine = _create_engine(url, self.is_sqlite)
+        self.url = with_driver(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self.engine = _create_engine(self.url, self.is_sqlite)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -41,6 +41,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://…`` means psycopg 3 (the driver Segmint installs)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
 
 
 def _create_engine(url: str, is_sqlite: bool) -> Engine:
