@@ -1,6 +1,6 @@
 import json
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,23 +57,39 @@ def test_ndjson_one_object_per_line(tmp_path: Path, suffix: str) -> None:
     assert [r["_id"] for r in read_records(path)] == ["a", "b"]
 
 
-def test_parquet_rows_as_dicts_with_maps_as_dicts(tmp_path: Path) -> None:
-    path = tmp_path / "in.parquet"
-    table = pa.Table.from_pylist(
-        [{"_id": "a", "identityMap": [("ECID", [{"id": ECID, "primary": True}])]}],
-        schema=pa.schema(
-            [
-                pa.field("_id", pa.string()),
-                pa.field("identityMap", profile_schema(DEFAULT_SCHEMA).field("identityMap").type),
-            ]
-        ),
+def test_parquet_rows_as_dicts_with_maps_as_dicts_and_nulls_left_out(tmp_path: Path) -> None:
+    identity_map = profile_schema(DEFAULT_SCHEMA).field("identityMap").type
+    schema = pa.schema(
+        [
+            pa.field("__profile_id", pa.string()),
+            pa.field("_id", pa.string()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("identityMap", identity_map),
+            pa.field("when", pa.timestamp("ms", tz="UTC")),
+        ]
     )
-    pq.write_table(table, path)
+    rows = [
+        {
+            "__profile_id": "ECID:x",
+            "_id": "a",
+            "tags": ["t", None],
+            "identityMap": [("ECID", [{"id": ECID, "primary": True}]), ("Email", [])],
+            "when": datetime(2024, 5, 1, tzinfo=UTC),
+        },
+        {"_id": None, "tags": [], "identityMap": None},
+        {"_id": "c", "tags": None, "identityMap": [("Email", None)]},
+    ]
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     assert list(read_records(path)) == [
         {
             "_id": "a",
-            "identityMap": {"ECID": [{"id": ECID, "authenticatedState": None, "primary": True}]},
-        }
+            "tags": ["t", None],
+            "identityMap": {"ECID": [{"id": ECID, "primary": True}], "Email": []},
+            "when": datetime(2024, 5, 1, tzinfo=UTC),
+        },
+        {"tags": []},
+        {"_id": "c", "identityMap": {"Email": None}},
     ]
 
 

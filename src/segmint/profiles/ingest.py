@@ -155,15 +155,59 @@ def _parse_json(text: str, path: Path, *, first_line: int) -> Any:
 
 
 def _read_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows as dicts (maps as dicts). ``__profile_id`` is dropped: it is derived on ingestion."""
+    """Rows as dicts, maps as dicts, null fields left out. ``__profile_id`` is dropped: it is
+    derived on ingestion."""
     try:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=10_000):
-            for row in batch.to_pylist(maps_as_pydicts="strict"):
-                row.pop(PROFILE_ID_COLUMN, None)
-                yield row
-    except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
+            columns = [c for c in batch.schema.names if c != PROFILE_ID_COLUMN]
+            rows = _python_values(
+                pa.StructArray.from_arrays([batch.column(c) for c in columns], names=columns)
+            )
+            yield from rows
+    except (OSError, pa.ArrowException) as exc:
         raise IngestError(f"cannot read Parquet: {exc}", path=path) from exc
+
+
+def _python_values(array: pa.Array) -> list[Any]:
+    """``array.to_pylist()`` without its per-value cost on nested data: leaves are converted a
+    column at a time, and all-null fields are skipped."""
+    if pa.types.is_struct(array.type):
+        return _python_structs(array)
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        items = _python_values(array.values)
+        return _split(array, items, list)
+    if pa.types.is_map(array.type):
+        entries = array.values  # like .offsets, it ignores any slicing of the array
+        keys, values = _python_values(entries.field(0)), _python_values(entries.field(1))
+        pairs = list(zip(keys, values, strict=True))
+        return _split(array, pairs, dict)
+    return list(array.to_pylist())
+
+
+def _python_structs(array: pa.StructArray) -> list[dict[str, Any] | None]:
+    fields = [
+        (array.type.field(i).name, _python_values(array.field(i)))
+        for i in range(array.type.num_fields)
+        if array.field(i).null_count < len(array)
+    ]
+    valid = array.is_valid().to_pylist() if array.null_count else [True] * len(array)
+    return [
+        {name: values[row] for name, values in fields if values[row] is not None}
+        if is_valid
+        else None
+        for row, is_valid in enumerate(valid)
+    ]
+
+
+def _split(array: pa.Array, items: list[Any], build: Any) -> list[Any]:
+    """Rows of a list or map array as ``build(items[start:end])``; ``items`` are its values."""
+    offsets = array.offsets.to_pylist()
+    valid = array.is_valid().to_pylist() if array.null_count else [True] * len(array)
+    return [
+        build(items[offsets[row] : offsets[row + 1]]) if is_valid else None
+        for row, is_valid in enumerate(valid)
+    ]
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -219,13 +263,13 @@ class _Checker:
     def convert(self, value: Any, xdm_type: PQLType, path: str) -> Any:
         if value is None:
             return None
+        if isinstance(xdm_type, ScalarType):
+            return self._scalar(value, xdm_type, path)
         if isinstance(xdm_type, ObjectType):
             return self._object(value, xdm_type, path)
         if isinstance(xdm_type, ArrayType):
             return self._array(value, xdm_type, path)
-        if isinstance(xdm_type, MapType):
-            return self._map(value, xdm_type, path)
-        return self._scalar(value, xdm_type, path)
+        return self._map(value, xdm_type, path)
 
     def _object(self, value: Any, obj: ObjectType, path: str) -> dict[str, Any] | None:
         if not isinstance(value, Mapping):
@@ -233,11 +277,12 @@ class _Checker:
             return None
         converted: dict[str, Any] = {}
         for name, item in value.items():
-            child = f"{path}.{name}" if path else str(name)
-            if name not in obj.fields:
+            field_type = obj.fields.get(name)
+            if field_type is None:
+                child = f"{path}.{name}" if path else str(name)
                 self.fail(child, _unknown_field_reason(str(name), path))
-                continue
-            converted[name] = self.convert(item, obj.fields[name], child)
+            elif item is not None:  # null fields are left out: Arrow fills them with nulls
+                converted[name] = self.convert(item, field_type, f"{path}.{name}" if path else name)
         return converted
 
     def _array(self, value: Any, array: ArrayType, path: str) -> list[Any] | None:
@@ -259,6 +304,8 @@ class _Checker:
         return converted
 
     def _scalar(self, value: Any, scalar: ScalarType, path: str) -> Any:
+        if type(value) is str and scalar.kind is ScalarKind.STRING:  # the common case, fast
+            return value
         converter = _SCALAR_CONVERTERS.get(scalar.kind)
         if converter is None:
             return value
