@@ -93,6 +93,18 @@ def test_parquet_rows_as_dicts_with_maps_as_dicts_and_nulls_left_out(tmp_path: P
     ]
 
 
+def test_byte_order_marks_are_accepted(tmp_path: Path) -> None:
+    for name in ("bom.json", "bom.ndjson"):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + json.dumps({"_id": "a"}).encode())
+        assert list(read_records(tmp_path / name)) == [{"_id": "a"}]
+
+
+def test_parquet_with_only_the_profile_id_column(tmp_path: Path) -> None:
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"__profile_id": ["ECID:1", "ECID:2"]}), path)
+    assert list(read_records(path)) == [{}, {}]
+
+
 def test_malformed_json_reports_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('[\n  {"_id": "a"},\n  {"_id": }\n]')
@@ -119,6 +131,7 @@ def test_malformed_ndjson_reports_the_line(tmp_path: Path) -> None:
         ("scalar.json", "42", "must be an object or an array of objects"),
         ("items.json", '[{"_id": "a"}, 3]', "item 1 of the JSON array is not an object"),
         ("latin1.json", b'{"city": "M\xfcnchen"}', "cannot read as UTF-8"),
+        ("latin1.ndjson", b'{"a": 1}\n{"city": "M\xfcnchen"}\n', r"latin1\.ndjson:2: not UTF-8"),
         ("notes.txt", "{}", "unsupported file type '.txt'"),
         ("broken.parquet", "not parquet", "cannot read Parquet"),
     ],

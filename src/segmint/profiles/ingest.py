@@ -123,13 +123,23 @@ def _read_json(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _read_ndjson(path: Path) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        item = _parse_json(line, path, first_line=number)
-        if not isinstance(item, dict):
-            raise IngestError("line is not a JSON object", path=path, line=number)
-        yield item
+    """Streamed line by line, so files of any size are read in bounded memory."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            line = _decode_line(raw, path, number)
+            if not line.strip():
+                continue
+            item = _parse_json(line, path, first_line=number)
+            if not isinstance(item, dict):
+                raise IngestError("line is not a JSON object", path=path, line=number)
+            yield item
+
+
+def _decode_line(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"not UTF-8 text: {exc}", path=path, line=number) from exc
 
 
 def _read_text(path: Path) -> str:
@@ -161,10 +171,12 @@ def _read_parquet(path: Path) -> Iterator[dict[str, Any]]:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=10_000):
             columns = [c for c in batch.schema.names if c != PROFILE_ID_COLUMN]
-            rows = _python_values(
+            if not columns:
+                yield from ({} for _ in range(batch.num_rows))
+                continue
+            yield from _python_values(
                 pa.StructArray.from_arrays([batch.column(c) for c in columns], names=columns)
             )
-            yield from rows
     except (OSError, pa.ArrowException) as exc:
         raise IngestError(f"cannot read Parquet: {exc}", path=path) from exc
 
