@@ -497,7 +497,8 @@ def write_batch(
     rows_per_file: int = 100_000,
 ) -> BatchResult:
     """Validate ``records`` and write the valid ones as Parquet files committed atomically at
-    ``out_dir`` (which must not exist). Nothing appears when no record is valid."""
+    ``out_dir`` (which must not exist). Nothing appears when no record is valid. Events whose
+    ``_id`` already came earlier in the batch are dropped (counted in ``duplicates``)."""
     obj, arrow_schema = _target(kind, schema)
     if rows_per_file < 1:
         raise ValueError(f"rows_per_file must be >= 1, got {rows_per_file}")
