@@ -17,28 +17,7 @@ from segmint.api.app import create_app, make_worker
 from segmint.settings import Settings
 from segmint.store import Store
 from segmint.store.database import with_driver
-
-ORG = "TESTORG0000000000000000@AdobeOrg"
-CLIENT_ID = "test-client"
-CLIENT_SECRET = "test-secret"
-SAMPLE_PROFILES = 400
-
-
-def make_settings(home: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "home": home,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "org_id": ORG,
-        "sandboxes": ("prod", "dev"),
-        "sample_profiles": SAMPLE_PROFILES,
-        "workers": 0,
-        "lease_seconds": 5,
-        "duckdb_threads": 2,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
+from tests.support import aep_headers, make_settings, token_for
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
@@ -56,26 +35,6 @@ def store(client: TestClient) -> Store:
     state = client.app.state.segmint  # type: ignore[attr-defined]
     result: Store = state.store
     return result
-
-
-def token_for(client: TestClient) -> str:
-    response = client.post("/ims/token/v3", data={
-        "grant_type": "client_credentials", "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET, "scope": "openid,AdobeID",
-    })
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-def aep_headers(token: str, sandbox: str = "prod") -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": CLIENT_ID,
-        "x-gw-ims-org-id": ORG,
-        "x-sandbox-name": sandbox,
-        "Content-Type": "application/json",
-    }
 
 
 @pytest.fixture

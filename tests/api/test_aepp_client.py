@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from segmint.api.app import create_app
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ORG, make_settings
+from tests.support import CLIENT_ID, CLIENT_SECRET, ORG, make_settings
 
 aepp = pytest.importorskip("aepp")
 

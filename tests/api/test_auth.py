@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ORG, aep_headers, token_for
+from tests.support import CLIENT_ID, CLIENT_SECRET, ORG, aep_headers, token_for
 
 JOBS = "/data/core/ups/segment/jobs"
 
@@ -30,7 +30,8 @@ def test_token_endpoint_issues_a_bearer_token_as_ims_does(client: TestClient) ->
      401, "invalid_client"),
     ({"grant_type": "authorization_code", "client_id": CLIENT_ID,
       "client_secret": CLIENT_SECRET}, 400, "unsupported_grant_type"),
-    ({}, 400, "unsupported_grant_type"),
+    ({}, 400, "invalid_request"),
+    ({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, 400, "invalid_request"),
 ])
 def test_token_endpoint_rejects_bad_clients(client: TestClient, form: dict[str, str],
                                             status: int, error: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import DEFINITIONS, create_definition
-from tests.conftest import ORG, aep_headers, token_for
+from tests.support import ORG, aep_headers, token_for
 
 
 def test_create_returns_the_stored_definition(client: TestClient, headers: dict[str, str]) -> None:

@@ -23,7 +23,7 @@ from tests.api.helpers import (
     profiles_with_events,
     tenant,
 )
-from tests.conftest import ORG, SAMPLE_PROFILES, aep_headers, token_for
+from tests.support import ORG, SAMPLE_PROFILES, aep_headers, token_for
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

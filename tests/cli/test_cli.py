@@ -9,15 +9,23 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from segmint.api.app import open_store, prepare_sample_data
 from segmint.cli.main import app
+from segmint.settings import Settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"SEGMINT_HOME": str(tmp_path / "home"), "SEGMINT_SAMPLE_PROFILES": "200",
-            "SEGMINT_DUCKDB_THREADS": "2"}
+    """A home prepared as ``segmint serve`` prepares it: sample data and definitions."""
+    values = {"SEGMINT_HOME": str(tmp_path / "home"), "SEGMINT_SAMPLE_PROFILES": "200",
+              "SEGMINT_DUCKDB_THREADS": "2"}
+    settings = Settings.from_env(values)
+    store = open_store(settings)
+    prepare_sample_data(store, settings)
+    store.close()
+    return values
 
 
 def test_pql_check_accepts_and_rejects() -> None:

@@ -25,7 +25,7 @@ from segmint.profiles.generate import generate
 from segmint.settings import Settings
 from segmint.store import BATCH_SUCCESS, Definition, Store
 from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -18,6 +18,8 @@ router = APIRouter(tags=["ims"])
 @router.post("/ims/token/v3", operation_id="imsTokenV3")
 async def token(request: Request, state: State) -> dict[str, Any]:
     form = _form(await request.body(), request.headers.get("content-type", ""))
+    if not form.get("grant_type"):
+        raise TokenError(400, "invalid_request", "grant_type is required")
     if form.get("grant_type") != "client_credentials":
         raise TokenError(400, "unsupported_grant_type",
                          "grant_type must be client_credentials")

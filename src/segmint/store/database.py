@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import threading
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x5E6_317  # any constant shared by every Segmint process
+_MIGRATION_LOCK = threading.Lock()
 
 
 class Database:
@@ -32,10 +35,14 @@ class Database:
             yield conn
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+        """Bring the schema to the newest revision (idempotent, safe to run concurrently:
+        Alembic's module state is guarded by a lock, and on PostgreSQL an advisory lock
+        serialises processes; SQLite's BEGIN IMMEDIATE already does)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with _MIGRATION_LOCK, self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 

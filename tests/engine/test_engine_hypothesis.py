@@ -1,0 +1,368 @@
+"""Property: for random well-typed expressions of the supported subset over random small lakes,
+the interpreter and DuckDB (one run_membership pass) qualify exactly the same profiles.
+
+Expressions are built as syntax trees (random fields, literals, and/or/not nesting, string
+methods, arithmetic with zero divisors, occurs windows, event counts) and typed by
+``segmint.pql.check``; data mixes nulls, absent structs, empty strings, case variations and
+timestamps on the edges of the windows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from engine_runs import qualified_by_segment, run
+from engine_testkit import NOW, Row, interpreted_members, write_lake
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segmint.pql import check
+from segmint.pql import format as format_pql
+from segmint.pql.ast import (
+    Binary,
+    Binding,
+    Expr,
+    FieldLookup,
+    FunctionCall,
+    ImplicitScope,
+    ListLiteral,
+    Literal,
+    LiteralKind,
+    MethodCall,
+    Occurs,
+    Select,
+    TimeRef,
+    TimeUnit,
+    Unary,
+    VarRef,
+    XEvent,
+)
+from segmint.xdm import DEFAULT_SCHEMA, PROFILE_ID_COLUMN
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+STRING_FIELDS = ["homeAddress.city", "homeAddress.countryCode", "person.name.firstName"]
+INT_FIELDS = ["person.birthYear", "loyalty.points"]
+DOUBLE_FIELDS = ["loyalty.lifetimePurchases"]
+ANY_FIELDS = [
+    *STRING_FIELDS,
+    *INT_FIELDS,
+    *DOUBLE_FIELDS,
+    "homeAddress.primary",
+    "person.birthDate",
+    "loyalty.joinDate",
+    "loyalty.loyaltyID",
+    "homeAddress",
+    "person.name",
+]
+EVENT_STRING_FIELDS = ["eventType", "commerce.order.currencyCode", "device.model"]
+
+STRINGS = ["", "a", "A", "ab", "Ab", "aB", "b", "a%", "a_b", "x'y", "é", "É", "a\\b"]
+PATTERNS = ["%", "_", "a%", "%b", "A_", "a", "%'%", "_%_", "%a%b%", "a\\b", "%é"]
+INTS = [-3, -1, 0, 1, 2, 3, 5, 1985]
+DOUBLES = [-0.5, 0.0, 0.1, 1.5, 2.5]
+UNITS = [TimeUnit.HOUR, TimeUnit.DAY, TimeUnit.WEEK, TimeUnit.MONTH, TimeUnit.YEAR]
+STRING_METHODS = ["startsWith", "doesNotStartWith", "endsWith", "doesNotEndWith"]
+STRING_METHODS += ["contains", "doesNotContain", "equals", "notEqualTo"]
+
+# Instants around NOW (Wed 2025-06-18 14:30) where windows begin or end.
+TODAY = datetime(2025, 6, 18)
+INSTANTS = [
+    NOW,
+    NOW - timedelta(microseconds=1),
+    NOW + timedelta(microseconds=1),
+    TODAY,
+    TODAY - timedelta(microseconds=1),
+    TODAY + timedelta(days=1),
+    datetime(2025, 6, 16),
+    datetime(2025, 6, 15, 23, 59, 59),
+    datetime(2025, 6, 1),
+    datetime(2025, 5, 31, 23),
+    datetime(2025, 5, 18, 14, 30),
+    datetime(2025, 6, 11),
+    datetime(2025, 6, 18, 11, 15),
+    datetime(2024, 6, 18),
+    datetime(2026, 1, 1),
+]
+DAYS = [date(2004, 6, 18), date(2004, 6, 19), TODAY.date(), date(2025, 6, 17), date(1985, 1, 1)]
+
+
+def lookup(root: Expr, path: str) -> Expr:
+    node = root
+    for name in path.split("."):
+        node = FieldLookup(node, name)
+    return node
+
+
+def profile_field(path: str) -> Expr:
+    return lookup(ImplicitScope(0), path)
+
+
+def string(value: str) -> Literal:
+    return Literal(value, LiteralKind.STRING)
+
+
+def number(value: int | float) -> Literal:
+    return Literal(value, LiteralKind.INTEGER if isinstance(value, int) else LiteralKind.DOUBLE)
+
+
+# --- expressions ---------------------------------------------------------------------------------
+
+
+@st.composite
+def numeric(draw: Draw, depth: int = 2) -> Expr:
+    leaves = [
+        st.sampled_from(INT_FIELDS + DOUBLE_FIELDS).map(profile_field),
+        st.sampled_from(INTS + DOUBLES).map(number),
+        st.sampled_from(["currentYear", "currentMonth", "currentDayOfMonth"]).map(FunctionCall),
+    ]
+    if depth == 0 or draw(st.booleans()):
+        return draw(st.one_of(leaves))
+    if draw(st.integers(0, 4)) == 0:
+        return Unary("-", draw(numeric(depth - 1)))
+    op = draw(st.sampled_from(["+", "-", "*", "/", "%"]))
+    return Binary(op, draw(numeric(depth - 1)), draw(numeric(depth - 1)))
+
+
+@st.composite
+def string_predicate(draw: Draw, text: Expr, other: st.SearchStrategy[Expr]) -> Expr:
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        op = draw(st.sampled_from(["=", "!=", "<", ">="]))
+        return Binary(op, text, draw(other))
+    if kind == 1:
+        method = draw(st.sampled_from(STRING_METHODS))
+        flag = draw(st.sampled_from([(), (True,), (False,)]))
+        args = (string(draw(st.sampled_from(STRINGS))),)
+        args += tuple(Literal(f, LiteralKind.BOOLEAN) for f in flag)
+        return MethodCall(text, method, args)
+    if kind == 2:
+        return Binary("like", text, string(draw(st.sampled_from(PATTERNS))))
+    items = tuple(string(s) for s in draw(st.lists(st.sampled_from(STRINGS), max_size=3)))
+    return Binary(draw(st.sampled_from(["in", "notIn"])), text, ListLiteral(items))
+
+
+@st.composite
+def time_ref(draw: Draw) -> Expr:
+    kind = draw(st.sampled_from(["now", "today", "yesterday", "tomorrow", "this", "last", "next"]))
+    if kind in ("this", "last", "next"):
+        return TimeRef(kind, draw(st.sampled_from(UNITS)))
+    if draw(st.integers(0, 5)) == 0:
+        return Literal(draw(st.sampled_from(DAYS)), LiteralKind.DATE)
+    return TimeRef(kind)
+
+
+@st.composite
+def occurs(draw: Draw, target: Expr) -> Expr:
+    form = draw(st.sampled_from(["on", "direction", "between", "relative"]))
+    anchor = draw(time_ref())
+    if form == "on":
+        return Occurs(target, "on", anchor)
+    if form == "between":
+        return Occurs(target, "between", anchor, anchor2=draw(time_ref()))
+    direction = draw(st.sampled_from(["before", "after"]))
+    if form == "direction":
+        return Occurs(target, "direction", anchor, direction=direction)
+    comparator = draw(st.sampled_from(["<", "<=", ">", ">=", "=", "!="]))
+    amount, unit = draw(st.integers(0, 3)), draw(st.sampled_from(UNITS))
+    return Occurs(target, "relative", anchor, comparator, amount, unit, direction)
+
+
+def profile_fields(paths: list[str]) -> st.SearchStrategy[Expr]:
+    return st.sampled_from(paths).map(profile_field)
+
+
+def event_field(path: str) -> Expr:
+    return lookup(VarRef("X"), path)
+
+
+def membership(
+    item: st.SearchStrategy[Expr], items: st.SearchStrategy[Expr]
+) -> st.SearchStrategy[Expr]:
+    return st.builds(Binary, st.sampled_from(["in", "notIn"]), item, items)
+
+
+def literal_list(values: list[Any], make: Callable[[Any], Expr]) -> st.SearchStrategy[Expr]:
+    return st.lists(st.sampled_from(values), max_size=3).map(
+        lambda chosen: ListLiteral(tuple(make(v) for v in chosen))
+    )
+
+
+@st.composite
+def string_atom(draw: Draw) -> Expr:
+    others = st.one_of(st.sampled_from(STRINGS).map(string), profile_fields(STRING_FIELDS))
+    return draw(string_predicate(draw(profile_fields(STRING_FIELDS)), others))
+
+
+@st.composite
+def numeric_atom(draw: Draw) -> Expr:
+    op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
+    return Binary(op, draw(numeric()), draw(numeric()))
+
+
+@st.composite
+def null_atom(draw: Draw) -> Expr:
+    method = draw(st.sampled_from(["isNull", "isNotNull"]))
+    return MethodCall(draw(profile_fields(ANY_FIELDS)), method)
+
+
+@st.composite
+def date_atom(draw: Draw) -> Expr:
+    day = Literal(draw(st.sampled_from(DAYS)), LiteralKind.DATE)
+    op = draw(st.sampled_from(["=", "!=", "<", ">="]))
+    return Binary(op, profile_field("person.birthDate"), day)
+
+
+PROFILE_ATOMS = st.one_of(
+    string_atom(),
+    numeric_atom(),
+    membership(profile_fields(INT_FIELDS + DOUBLE_FIELDS), literal_list(INTS + DOUBLES, number)),
+    membership(
+        st.sampled_from(["L1", "L2", "", "x"]).map(string),
+        st.just(profile_field("loyalty.loyaltyID")),
+    ),
+    null_atom(),
+    profile_fields(ANY_FIELDS),  # a value in boolean position
+    profile_fields(["loyalty.joinDate", "person.birthDate"]).flatmap(occurs),
+    date_atom(),
+    st.builds(
+        Binary,
+        st.just("="),
+        st.just(profile_field("homeAddress.primary")),
+        st.booleans().map(lambda b: Literal(b, LiteralKind.BOOLEAN)),
+    ),
+)
+
+PRICE = event_field("commerce.order.priceTotal")
+EVENT_ATOMS = st.one_of(
+    st.sampled_from(EVENT_STRING_FIELDS).flatmap(
+        lambda path: string_predicate(
+            event_field(path), st.sampled_from([*STRINGS, "purchase", "view"]).map(string)
+        )
+    ),
+    st.builds(
+        Binary,
+        st.sampled_from(["=", "!=", "<", ">="]),
+        st.sampled_from([PRICE, Binary("/", PRICE, number(0)), Binary("*", PRICE, number(2))]),
+        st.sampled_from([*DOUBLES, 100.0]).map(number),
+    ),
+    st.just(event_field("web.webPageDetails.isHomePage")),
+    st.sampled_from(["isNull", "isNotNull"]).map(
+        lambda method: MethodCall(event_field("commerce.order"), method)
+    ),
+    occurs(event_field("timestamp")),
+)
+
+
+def combine(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
+    return st.one_of(
+        st.builds(Binary, st.sampled_from(["and", "or"]), children, children),
+        st.builds(Unary, st.just("not"), children),
+    )
+
+
+EVENT_CONDITIONS = st.recursive(EVENT_ATOMS, combine, max_leaves=4)
+
+
+@st.composite
+def event_predicate(draw: Draw) -> Expr:
+    condition = draw(st.one_of(st.none(), EVENT_CONDITIONS))
+    selected = Select((Binding("X", XEvent(), condition),))
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return selected
+    count = MethodCall(selected if kind == 1 else XEvent(), "count")
+    op = draw(st.sampled_from(["=", ">", ">=", "<"]))
+    return Binary(op, count, number(draw(st.integers(0, 3))))
+
+
+CONDITIONS = st.recursive(st.one_of(PROFILE_ATOMS, event_predicate()), combine, max_leaves=5)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def maybe(values: list[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+def struct(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Row | None]:
+    return st.one_of(st.none(), st.fixed_dictionaries(fields))
+
+
+@st.composite
+def profile_row(draw: Draw, index: int) -> Row:
+    return {
+        PROFILE_ID_COLUMN: f"p{index}",
+        "homeAddress": draw(
+            struct(
+                city=maybe(STRINGS),
+                countryCode=maybe(["a", "A", "b", ""]),
+                primary=maybe([True, False]),
+            )
+        ),
+        "person": draw(
+            struct(
+                name=struct(firstName=maybe(STRINGS)),
+                birthYear=maybe(INTS),
+                birthDate=maybe(DAYS),
+            )
+        ),
+        "loyalty": draw(
+            struct(
+                points=maybe(INTS),
+                lifetimePurchases=maybe(DOUBLES),
+                joinDate=maybe(INSTANTS),
+                loyaltyID=maybe([[], ["L1"], ["L1", "L2"], ["x", None]]),
+            )
+        ),
+    }
+
+
+@st.composite
+def event_row(draw: Draw, profile_id: str) -> Row:
+    return {
+        PROFILE_ID_COLUMN: profile_id,
+        "timestamp": draw(st.sampled_from(INSTANTS)),
+        "eventType": draw(maybe(["purchase", "Purchase", "view", ""])),
+        "commerce": draw(
+            struct(order=struct(priceTotal=maybe([*DOUBLES, 100.0]), currencyCode=maybe(STRINGS)))
+        ),
+        "web": draw(struct(webPageDetails=struct(isHomePage=maybe([True, False])))),
+        "device": draw(struct(model=maybe(STRINGS))),
+    }
+
+
+@st.composite
+def lakes(draw: Draw) -> tuple[list[Row], list[Row]]:
+    profiles = [draw(profile_row(i)) for i in range(draw(st.integers(2, 8)))]
+    events = [
+        draw(event_row(profile[PROFILE_ID_COLUMN]))
+        for profile in profiles
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    return profiles, events
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(conditions=st.lists(CONDITIONS, min_size=4, max_size=10), data=lakes())
+def test_interpreter_equals_duckdb(
+    conditions: list[Expr], data: tuple[list[Row], list[Row]]
+) -> None:
+    segments = [(f"s{i}", check(c, DEFAULT_SCHEMA)) for i, c in enumerate(conditions)]
+    with tempfile.TemporaryDirectory() as directory:
+        lake = write_lake(Path(directory) / "lake", *data)
+        _, rows = run(lake, segments, Path(directory) / "out")
+        by_duckdb = qualified_by_segment(rows)
+        for segment_id, expression in segments:
+            expected = interpreted_members(lake, expression)
+            got = by_duckdb.get(segment_id, set())
+            assert got == expected, format_pql(expression)
