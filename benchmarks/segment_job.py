@@ -56,8 +56,13 @@ def data_files(data_dir: Path, profiles: int, events_per_profile: float) -> tupl
         return target, 0.0
     shutil.rmtree(target, ignore_errors=True)
     start = time.perf_counter()
-    generate(target, profiles=profiles, seed=42, events_per_profile=events_per_profile,
-             now=datetime.now(UTC).replace(tzinfo=None))
+    generate(
+        target,
+        profiles=profiles,
+        seed=42,
+        events_per_profile=events_per_profile,
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
     (target / "done").write_text("ok")
     return target, time.perf_counter() - start
 
@@ -65,16 +70,19 @@ def data_files(data_dir: Path, profiles: int, events_per_profile: float) -> tupl
 def load(store: Store, settings: Settings, data: Path) -> None:
     tenant = store.tenants.resolve(settings.org_id, "prod")
     assert tenant is not None
-    for name, schema_name, sub in (("profiles", PROFILE_CLASS, "profiles"),
-                                   ("events", EXPERIENCE_EVENT_CLASS, "events")):
+    for name, schema_name, sub in (
+        ("profiles", PROFILE_CLASS, "profiles"),
+        ("events", EXPERIENCE_EVENT_CLASS, "events"),
+    ):
         dataset = store.catalog.create_dataset(tenant, name, schema_name)
         batch = f"bench-{sub}"
         target = store.catalog.batch_dir(tenant, dataset.id, batch)
         target.mkdir(parents=True)
         for file in sorted((data / sub).glob("*.parquet")):
             (target / file.name).symlink_to(file.resolve())
-        store.catalog.record_batch(dataset.id, batch, status=BATCH_SUCCESS, records_read=0,
-                                   records_written=0, errors=None)
+        store.catalog.record_batch(
+            dataset.id, batch, status=BATCH_SUCCESS, records_read=0, records_written=0, errors=None
+        )
     load_sample_data(store, tenant, settings.home, profiles=0)
 
 
@@ -97,10 +105,13 @@ def run_job(store: Store, settings: Settings) -> dict[str, float]:
     done = store.jobs.get(tenant.sandbox_id, job.id)
     assert done is not None and done.status is JobStatus.SUCCEEDED, done and done.errors
     evaluation = done.metrics["profileSegmentationTime"]["totalTimeInMs"] / 1000
-    return {"job total": total, "claim+compile": stages.get("evaluating", start) - start,
-            "evaluate+write": evaluation,
-            "commit": total - (stages.get("evaluating", start) - start) - evaluation,
-            "now": done.evaluation_time_ms or 0}
+    return {
+        "job total": total,
+        "claim+compile": stages.get("evaluating", start) - start,
+        "evaluate+write": evaluation,
+        "commit": total - (stages.get("evaluating", start) - start) - evaluation,
+        "now": done.evaluation_time_ms or 0,
+    }
 
 
 def hand_written(store: Store, settings: Settings, now_ms: int, threads: int) -> float:
@@ -123,8 +134,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     data, generate_seconds = data_files(args.data_dir, args.profiles, args.events_per_profile)
-    print(f"data: {args.profiles:,} profiles, ~{args.events_per_profile:g} events each "
-          f"({'cached' if not generate_seconds else f'generated in {generate_seconds:.1f} s'})")
+    print(
+        f"data: {args.profiles:,} profiles, ~{args.events_per_profile:g} events each "
+        f"({'cached' if not generate_seconds else f'generated in {generate_seconds:.1f} s'})"
+    )
     runs, baselines = [], []
     for _ in range(args.repeat):
         home = Path(tempfile.mkdtemp(prefix="segmint-bench-"))

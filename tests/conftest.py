@@ -19,6 +19,7 @@ from segmint.store import Store
 from segmint.store.database import with_driver
 from tests.support import aep_headers, make_settings, token_for
 
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "home")

@@ -32,10 +32,15 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
 
 
 def token_for(client: TestClient) -> str:
-    response = client.post("/ims/token/v3", data={
-        "grant_type": "client_credentials", "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET, "scope": "openid,AdobeID",
-    })
+    response = client.post(
+        "/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "scope": "openid,AdobeID",
+        },
+    )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token

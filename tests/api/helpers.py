@@ -19,8 +19,13 @@ JOBS = f"{BASE}/segment/jobs"
 DEFINITIONS = f"{BASE}/segment/definitions"
 
 
-def create_definition(client: TestClient, headers: dict[str, str], expression: str,
-                      name: str | None = None, **extra: Any) -> dict[str, Any]:
+def create_definition(
+    client: TestClient,
+    headers: dict[str, str],
+    expression: str,
+    name: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     body = {
         "name": name or f"segment {uuid.uuid4().hex[:8]}",
         "description": "test segment",
@@ -35,7 +40,9 @@ def create_definition(client: TestClient, headers: dict[str, str], expression: s
     return result
 
 
-def create_job(client: TestClient, headers: dict[str, str], segment_ids: list[str]) -> dict[str, Any]:
+def create_job(
+    client: TestClient, headers: dict[str, str], segment_ids: list[str]
+) -> dict[str, Any]:
     response = client.post(JOBS, headers=headers, json=[{"segmentId": s} for s in segment_ids])
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
@@ -72,8 +79,11 @@ def profiles_with_events(events: pa.Table, event_type: str, now: datetime, days:
     """Profiles with an event of ``event_type`` in [now - days, now)."""
     mask = pc.and_(
         pc.equal(events["eventType"], event_type),
-        pc.and_(pc.greater_equal(events["timestamp"], pa.scalar(now - timedelta(days=days),
-                                                                 pa.timestamp("us"))),
-                pc.less(events["timestamp"], pa.scalar(now, pa.timestamp("us")))),
+        pc.and_(
+            pc.greater_equal(
+                events["timestamp"], pa.scalar(now - timedelta(days=days), pa.timestamp("us"))
+            ),
+            pc.less(events["timestamp"], pa.scalar(now, pa.timestamp("us"))),
+        ),
     )
     return set(events.filter(mask)["__profile_id"].to_pylist())

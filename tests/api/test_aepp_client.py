@@ -54,9 +54,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def segmentation(server: str) -> Any:
-    aepp.configure(org_id=ORG, client_id=CLIENT_ID, secret=CLIENT_SECRET,
-                   scopes="openid,AdobeID,read_organizations", sandbox="prod",
-                   environment="support", endpoint=server)
+    aepp.configure(
+        org_id=ORG,
+        client_id=CLIENT_ID,
+        secret=CLIENT_SECRET,
+        scopes="openid,AdobeID,read_organizations",
+        sandbox="prod",
+        environment="support",
+        endpoint=server,
+    )
     aepp.config.config_object["oauthTokenEndpointV2"] = f"{server}/ims/token/v3"
     from aepp import segmentation as module
 
@@ -76,19 +82,22 @@ def wait_until_final(segmentation: Any, job_id: str) -> dict[str, Any]:
 def test_aepp_lists_definitions_and_runs_a_job(segmentation: Any) -> None:
     definitions = segmentation.getSegments()
     assert len(definitions) == 5
-    created = segmentation.createSegment({
-        "name": "aepp segment", "description": "made by aepp", "ttlInDays": 30,
-        "expression": {"type": "PQL", "format": "pql/text", "value": 'loyalty.tier = "gold"'},
-        "schema": {"name": "_xdm.context.profile"},
-    })
+    created = segmentation.createSegment(
+        {
+            "name": "aepp segment",
+            "description": "made by aepp",
+            "ttlInDays": 30,
+            "expression": {"type": "PQL", "format": "pql/text", "value": 'loyalty.tier = "gold"'},
+            "schema": {"name": "_xdm.context.profile"},
+        }
+    )
     assert created["name"] == "aepp segment"
     assert segmentation.getSegment(created["id"])["id"] == created["id"]
     job = segmentation.createJob([created["id"], definitions[0]["id"]])
     assert job["status"] == "NEW"
     done = wait_until_final(segmentation, job["id"])
     assert done["status"] == "SUCCEEDED", done.get("errors")
-    assert set(done["metrics"]["segmentedProfileCounter"]) == {created["id"],
-                                                                definitions[0]["id"]}
+    assert set(done["metrics"]["segmentedProfileCounter"]) == {created["id"], definitions[0]["id"]}
     listed = segmentation.getJobs()
     assert job["id"] in [j["id"] for j in listed]
     assert segmentation.deleteJob(job["id"])["status"] == 409  # already finished

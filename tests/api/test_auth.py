@@ -1,4 +1,4 @@
-"""IMS token endpoint and the AEP gateway's header checks (api.md §0.2–§0.3)."""
+"""IMS token endpoint and the AEP gateway's header checks (api.md §0.2-§0.3)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ JOBS = "/data/core/ups/segment/jobs"
 
 
 def test_token_endpoint_issues_a_bearer_token_as_ims_does(client: TestClient) -> None:
-    response = client.post("/ims/token/v3", data={
-        "grant_type": "client_credentials", "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET, "scope": "openid,AdobeID,read_organizations",
-    })
+    response = client.post(
+        "/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "scope": "openid,AdobeID,read_organizations",
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_in"}
@@ -23,18 +28,39 @@ def test_token_endpoint_issues_a_bearer_token_as_ims_does(client: TestClient) ->
     assert isinstance(body["expires_in"], int) and body["expires_in"] > 500
 
 
-@pytest.mark.parametrize(("form", "status", "error"), [
-    ({"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "nope"},
-     401, "invalid_client"),
-    ({"grant_type": "client_credentials", "client_id": "other", "client_secret": CLIENT_SECRET},
-     401, "invalid_client"),
-    ({"grant_type": "authorization_code", "client_id": CLIENT_ID,
-      "client_secret": CLIENT_SECRET}, 400, "unsupported_grant_type"),
-    ({}, 400, "invalid_request"),
-    ({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, 400, "invalid_request"),
-])
-def test_token_endpoint_rejects_bad_clients(client: TestClient, form: dict[str, str],
-                                            status: int, error: str) -> None:
+@pytest.mark.parametrize(
+    ("form", "status", "error"),
+    [
+        (
+            {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "nope"},
+            401,
+            "invalid_client",
+        ),
+        (
+            {
+                "grant_type": "client_credentials",
+                "client_id": "other",
+                "client_secret": CLIENT_SECRET,
+            },
+            401,
+            "invalid_client",
+        ),
+        (
+            {
+                "grant_type": "authorization_code",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+            400,
+            "unsupported_grant_type",
+        ),
+        ({}, 400, "invalid_request"),
+        ({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, 400, "invalid_request"),
+    ],
+)
+def test_token_endpoint_rejects_bad_clients(
+    client: TestClient, form: dict[str, str], status: int, error: str
+) -> None:
     response = client.post("/ims/token/v3", data=form)
     assert response.status_code == status
     assert response.json()["error"] == error
@@ -50,18 +76,22 @@ def _without(headers: dict[str, str], name: str) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k != name}
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    (lambda h: _without(h, "Authorization"), 403, "403010"),
-    (lambda h: {**h, "Authorization": "Bearer forged.token"}, 401, "401013"),
-    (lambda h: {**h, "Authorization": "Basic abc"}, 401, "401013"),
-    (lambda h: _without(h, "x-api-key"), 403, "403000"),
-    (lambda h: {**h, "x-api-key": "someone-else"}, 403, "403003"),
-    (lambda h: _without(h, "x-gw-ims-org-id"), 400, "400003"),
-    (lambda h: {**h, "x-gw-ims-org-id": "OTHER@AdobeOrg"}, 403, "403025"),
-    (lambda h: _without(h, "x-sandbox-name"), 400, "400003"),
-])
-def test_gateway_errors_for_missing_or_wrong_headers(client: TestClient, change: object,
-                                                     status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        (lambda h: _without(h, "Authorization"), 403, "403010"),
+        (lambda h: {**h, "Authorization": "Bearer forged.token"}, 401, "401013"),
+        (lambda h: {**h, "Authorization": "Basic abc"}, 401, "401013"),
+        (lambda h: _without(h, "x-api-key"), 403, "403000"),
+        (lambda h: {**h, "x-api-key": "someone-else"}, 403, "403003"),
+        (lambda h: _without(h, "x-gw-ims-org-id"), 400, "400003"),
+        (lambda h: {**h, "x-gw-ims-org-id": "OTHER@AdobeOrg"}, 403, "403025"),
+        (lambda h: _without(h, "x-sandbox-name"), 400, "400003"),
+    ],
+)
+def test_gateway_errors_for_missing_or_wrong_headers(
+    client: TestClient, change: object, status: int, code: str
+) -> None:
     headers = change(aep_headers(token_for(client)))  # type: ignore[operator]
     response = client.get(JOBS, headers=headers)
     assert response.status_code == status

@@ -13,8 +13,15 @@ from tests.api.helpers import DEFINITIONS, JOBS, create_definition
 PROBLEM_KEYS = {"type", "status", "title", "detail", "report"}
 
 
-def send(client: TestClient, headers: dict[str, str], method: str, path: str,
-         body: bytes | None = None, params: Any = None, content_type: str | None = None) -> Any:
+def send(
+    client: TestClient,
+    headers: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    params: Any = None,
+    content_type: str | None = None,
+) -> Any:
     request_headers = dict(headers)
     if content_type is not None:
         request_headers["Content-Type"] = content_type
@@ -30,12 +37,25 @@ BAD_REQUESTS: list[tuple[str, str, str, bytes | None, Any, str | None, int]] = [
     ("empty segmentId", "POST", JOBS, b'[{"segmentId": ""}]', None, None, 400),
     ("unknown segment id", "POST", JOBS, b'[{"segmentId": "no-such-segment"}]', None, None, 400),
     ("body is a string", "POST", JOBS, b'"hello"', None, None, 400),
-    ("star mixed with ids", "POST", JOBS,
-     b'{"schema": {"name": "_xdm.context.profile"}, "segments": [{"segmentId": "*"}, '
-     b'{"segmentId": "a"}]}', None, None, 400),
-    ("wrong schema", "POST", JOBS,
-     b'{"schema": {"name": "_xdm.context.experienceevent"}, "segments": [{"segmentId": "*"}]}',
-     None, None, 400),
+    (
+        "star mixed with ids",
+        "POST",
+        JOBS,
+        b'{"schema": {"name": "_xdm.context.profile"}, "segments": [{"segmentId": "*"}, '
+        b'{"segmentId": "a"}]}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "wrong schema",
+        "POST",
+        JOBS,
+        b'{"schema": {"name": "_xdm.context.experienceevent"}, "segments": [{"segmentId": "*"}]}',
+        None,
+        None,
+        400,
+    ),
     ("no content type", "POST", JOBS, b"[]", None, "", 400),
     ("text content type", "POST", JOBS, b"[]", None, "text/plain", 400),
     ("bulk-get without ids", "POST", f"{JOBS}/bulk-get", b"{}", None, None, 400),
@@ -55,43 +75,100 @@ BAD_REQUESTS: list[tuple[str, str, str, bytes | None, Any, str | None, int]] = [
     ("unknown job", "GET", f"{JOBS}/{uuid.uuid4()}", None, None, None, 404),
     ("cancel unknown job", "DELETE", f"{JOBS}/{uuid.uuid4()}", None, None, None, 404),
     ("definition malformed json", "POST", DEFINITIONS, b"{", None, None, 400),
-    ("definition missing expression", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}}', None, None, 400),
-    ("definition bad pql", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
-     b'{"type": "PQL", "format": "pql/text", "value": "homeAddress.city = "}}', None, None, 400),
-    ("definition unknown field", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
-     b'{"type": "PQL", "format": "pql/text", "value": "homeAdress.city = \\"x\\""}}',
-     None, None, 400),
-    ("definition wrong expression type", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
-     b'{"type": "SQL", "format": "pql/text", "value": "true"}}', None, None, 400),
-    ("definition unknown merge policy", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "mergePolicyId": "nope",'
-     b' "expression": {"type": "PQL", "format": "pql/text", "value": '
-     b'"person.gender = \\"male\\""}}', None, None, 400),
-    ("definition ttl wrong type", "POST", DEFINITIONS,
-     b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "ttlInDays": "30",'
-     b' "expression": {"type": "PQL", "format": "pql/text", "value": '
-     b'"person.gender = \\"male\\""}}', None, None, 400),
+    (
+        "definition missing expression",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "definition bad pql",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
+        b'{"type": "PQL", "format": "pql/text", "value": "homeAddress.city = "}}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "definition unknown field",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
+        b'{"type": "PQL", "format": "pql/text", "value": "homeAdress.city = \\"x\\""}}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "definition wrong expression type",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "expression": '
+        b'{"type": "SQL", "format": "pql/text", "value": "true"}}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "definition unknown merge policy",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "mergePolicyId": "nope",'
+        b' "expression": {"type": "PQL", "format": "pql/text", "value": '
+        b'"person.gender = \\"male\\""}}',
+        None,
+        None,
+        400,
+    ),
+    (
+        "definition ttl wrong type",
+        "POST",
+        DEFINITIONS,
+        b'{"name": "x", "schema": {"name": "_xdm.context.profile"}, "ttlInDays": "30",'
+        b' "expression": {"type": "PQL", "format": "pql/text", "value": '
+        b'"person.gender = \\"male\\""}}',
+        None,
+        None,
+        400,
+    ),
     ("definitions bad limit", "GET", DEFINITIONS, None, {"limit": "-5"}, None, 400),
-    ("definitions bad filter", "GET", DEFINITIONS, None,
-     {"evaluationInfo.continuous.enabled": "maybe"}, None, 400),
+    (
+        "definitions bad filter",
+        "GET",
+        DEFINITIONS,
+        None,
+        {"evaluationInfo.continuous.enabled": "maybe"},
+        None,
+        400,
+    ),
     ("unknown definition", "GET", f"{DEFINITIONS}/{uuid.uuid4()}", None, None, None, 404),
-    ("delete unknown definition", "DELETE", f"{DEFINITIONS}/{uuid.uuid4()}", None, None, None,
-     404),
+    ("delete unknown definition", "DELETE", f"{DEFINITIONS}/{uuid.uuid4()}", None, None, None, 404),
     ("unknown route", "GET", "/data/core/ups/segment/nothing", None, None, None, 404),
     ("wrong method", "PUT", JOBS, b"[]", None, None, 405),
 ]
 
 
-@pytest.mark.parametrize(("name", "method", "path", "body", "params", "content_type", "status"),
-                         BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS])
-def test_bad_request_gets_documented_error(client: TestClient, headers: dict[str, str],
-                                           name: str, method: str, path: str,
-                                           body: bytes | None, params: Any,
-                                           content_type: str | None, status: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "params", "content_type", "status"),
+    BAD_REQUESTS,
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_request_gets_documented_error(
+    client: TestClient,
+    headers: dict[str, str],
+    name: str,
+    method: str,
+    path: str,
+    body: bytes | None,
+    params: Any,
+    content_type: str | None,
+    status: int,
+) -> None:
     before = client.get(JOBS, headers=headers).json()["_page"]["totalCount"]
     response = send(client, headers, method, path, body, params, content_type)
     assert response.status_code == status, response.text
@@ -104,9 +181,15 @@ def test_bad_request_gets_documented_error(client: TestClient, headers: dict[str
 
 
 def test_bad_pql_names_line_and_column(client: TestClient, headers: dict[str, str]) -> None:
-    body = {"name": "broken", "schema": {"name": "_xdm.context.profile"},
-            "expression": {"type": "PQL", "format": "pql/text",
-                           "value": 'homeAddress.countryCode = "US"\nand person.gender = = "x"'}}
+    body = {
+        "name": "broken",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {
+            "type": "PQL",
+            "format": "pql/text",
+            "value": 'homeAddress.countryCode = "US"\nand person.gender = = "x"',
+        },
+    }
     response = client.post(DEFINITIONS, headers=headers, json=body)
     assert response.status_code == 400
     error = response.json()["report"]["pqlError"]
@@ -114,11 +197,18 @@ def test_bad_pql_names_line_and_column(client: TestClient, headers: dict[str, st
     assert "line 2" in response.json()["detail"]
 
 
-def test_unsupported_pql_is_rejected_at_definition_time(client: TestClient,
-                                                        headers: dict[str, str]) -> None:
-    body = {"name": "chain", "schema": {"name": "_xdm.context.profile"},
-            "expression": {"type": "PQL", "format": "pql/text", "value":
-                           'chain(xEvent, timestamp, [A: WHAT(eventType = "x")])'}}
+def test_unsupported_pql_is_rejected_at_definition_time(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    body = {
+        "name": "chain",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {
+            "type": "PQL",
+            "format": "pql/text",
+            "value": 'chain(xEvent, timestamp, [A: WHAT(eventType = "x")])',
+        },
+    }
     response = client.post(DEFINITIONS, headers=headers, json=body)
     assert response.status_code == 400
     assert response.json()["report"]["pqlError"]["kind"] == "unsupported"
@@ -134,6 +224,9 @@ def test_unknown_segment_ids_are_listed(client: TestClient, headers: dict[str, s
 
 def test_duplicate_definition_name_is_422(client: TestClient, headers: dict[str, str]) -> None:
     create_definition(client, headers, 'person.gender = "male"', name="same")
-    body = {"name": "same", "schema": {"name": "_xdm.context.profile"},
-            "expression": {"type": "PQL", "format": "pql/text", "value": "person.gender = \"x\""}}
+    body = {
+        "name": "same",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {"type": "PQL", "format": "pql/text", "value": 'person.gender = "x"'},
+    }
     assert client.post(DEFINITIONS, headers=headers, json=body).status_code == 422

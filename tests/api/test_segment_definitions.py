@@ -17,16 +17,21 @@ def test_create_returns_the_stored_definition(client: TestClient, headers: dict[
     assert uuid.UUID(created["id"])
     assert created["name"] == "US workers"
     assert created["description"] == "test segment"
-    assert created["expression"] == {"type": "PQL", "format": "pql/text",
-                                     "value": 'workAddress.country = "US"'}
+    assert created["expression"] == {
+        "type": "PQL",
+        "format": "pql/text",
+        "value": 'workAddress.country = "US"',
+    }
     assert created["schema"] == {"name": "_xdm.context.profile"}
     assert created["ttlInDays"] == 30
     assert created["profileInstanceId"] == "ups"
     assert created["imsOrgId"] == ORG
     assert created["sandbox"]["sandboxName"] == "prod"
-    assert created["evaluationInfo"] == {"batch": {"enabled": True},
-                                         "continuous": {"enabled": False},
-                                         "synchronous": {"enabled": False}}
+    assert created["evaluationInfo"] == {
+        "batch": {"enabled": True},
+        "continuous": {"enabled": False},
+        "synchronous": {"enabled": False},
+    }
     assert created["dataGovernancePolicy"] == {"excludeOptOut": True}
     assert isinstance(created["mergePolicyId"], str) and created["mergePolicyId"]
     assert created["creationTime"] > 0 and created["updateTime"] >= created["creationTime"]
@@ -36,16 +41,22 @@ def test_create_returns_the_stored_definition(client: TestClient, headers: dict[
 
 
 def test_create_sets_x_location(client: TestClient, headers: dict[str, str]) -> None:
-    body = {"name": "located", "schema": {"name": "_xdm.context.profile"},
-            "expression": {"type": "PQL", "format": "pql/text", "value": 'person.gender = "x"'}}
+    body = {
+        "name": "located",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {"type": "PQL", "format": "pql/text", "value": 'person.gender = "x"'},
+    }
     response = client.post(DEFINITIONS, headers=headers, json=body)
     assert response.headers["X-Location"] == f"/segment/definitions/{response.json()['id']}"
 
 
 def test_patch_overwrites_and_keeps_identity(client: TestClient, headers: dict[str, str]) -> None:
     created = create_definition(client, headers, 'workAddress.country = "US"')
-    changed = {**created, "name": "renamed", "expression": {
-        "type": "PQL", "format": "pql/text", "value": 'workAddress.country = "CA"'}}
+    changed = {
+        **created,
+        "name": "renamed",
+        "expression": {"type": "PQL", "format": "pql/text", "value": 'workAddress.country = "CA"'},
+    }
     response = client.patch(f"{DEFINITIONS}/{created['id']}", headers=headers, json=changed)
     assert response.status_code == 200
     updated = response.json()
@@ -54,8 +65,9 @@ def test_patch_overwrites_and_keeps_identity(client: TestClient, headers: dict[s
     assert updated["expression"]["value"] == 'workAddress.country = "CA"'
     assert updated["mergePolicyId"] == created["mergePolicyId"]
     bad = {**changed, "expression": {"type": "PQL", "format": "pql/text", "value": "((("}}
-    assert client.patch(f"{DEFINITIONS}/{created['id']}", headers=headers,
-                        json=bad).status_code == 400
+    assert (
+        client.patch(f"{DEFINITIONS}/{created['id']}", headers=headers, json=bad).status_code == 400
+    )
     assert client.get(f"{DEFINITIONS}/{created['id']}", headers=headers).json() == updated
 
 
@@ -67,8 +79,9 @@ def test_delete(client: TestClient, headers: dict[str, str]) -> None:
     assert client.get(f"{DEFINITIONS}/{created['id']}", headers=headers).status_code == 404
 
 
-def test_list_shape_and_paging_as_aepp_reads_it(client: TestClient,
-                                                headers: dict[str, str]) -> None:
+def test_list_shape_and_paging_as_aepp_reads_it(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     for i in range(7):
         create_definition(client, headers, 'person.gender = "male"', name=f"paged {i}")
     first = client.get(DEFINITIONS, headers=headers).json()
@@ -80,8 +93,9 @@ def test_list_shape_and_paging_as_aepp_reads_it(client: TestClient,
     seen: list[str] = []
     pages = math.ceil(total / 3)
     for page in range(pages):
-        body = client.get(DEFINITIONS, headers=headers,
-                          params={"page": str(page), "limit": 3}).json()
+        body = client.get(
+            DEFINITIONS, headers=headers, params={"page": str(page), "limit": 3}
+        ).json()
         assert body["page"]["totalPages"] == pages
         seen += [d["id"] for d in body["segments"]]
     assert seen == [d["id"] for d in first["segments"]]
@@ -94,19 +108,24 @@ def test_list_sort_and_filters(client: TestClient, headers: dict[str, str]) -> N
     body = client.get(DEFINITIONS, headers=headers, params={"sort": "name:asc"}).json()
     names = [d["name"] for d in body["segments"]]
     assert names == sorted(names)
-    streaming = client.get(DEFINITIONS, headers=headers,
-                           params={"evaluationInfo.continuous.enabled": "true"}).json()
+    streaming = client.get(
+        DEFINITIONS, headers=headers, params={"evaluationInfo.continuous.enabled": "true"}
+    ).json()
     assert streaming["segments"] == [] and streaming["page"]["totalCount"] == 0
-    batch = client.get(DEFINITIONS, headers=headers,
-                       params={"evaluationInfo.batch.enabled": "true"}).json()
+    batch = client.get(
+        DEFINITIONS, headers=headers, params={"evaluationInfo.batch.enabled": "true"}
+    ).json()
     assert batch["page"]["totalCount"] == len(names)
 
 
 def test_bulk_get(client: TestClient, headers: dict[str, str]) -> None:
     one = create_definition(client, headers, 'person.gender = "male"')
     missing = str(uuid.uuid4())
-    response = client.post(f"{DEFINITIONS}/bulk-get", headers=headers,
-                           json={"ids": [{"id": one["id"]}, {"id": missing}]})
+    response = client.post(
+        f"{DEFINITIONS}/bulk-get",
+        headers=headers,
+        json={"ids": [{"id": one["id"]}, {"id": missing}]},
+    )
     assert response.status_code == 207
     results: dict[str, Any] = response.json()["results"]
     assert results[one["id"]] == one
@@ -125,7 +144,8 @@ def test_definitions_are_sandbox_scoped(client: TestClient, headers: dict[str, s
     assert same_name["sandbox"]["sandboxName"] == "dev"
 
 
-def test_sample_definitions_are_loaded_and_valid(client: TestClient,
-                                                 headers: dict[str, str]) -> None:
+def test_sample_definitions_are_loaded_and_valid(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     body = client.get(DEFINITIONS, headers=headers).json()
     assert body["page"]["totalCount"] == 5

@@ -44,8 +44,9 @@ def test_status_filter(client: TestClient, headers: dict[str, str], jobs: dict[s
     assert ids(cancelled) == [jobs["cancelled"]["id"]]
 
 
-def test_sort_by_creation_time(client: TestClient, headers: dict[str, str],
-                               jobs: dict[str, Any]) -> None:
+def test_sort_by_creation_time(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     ascending = client.get(JOBS, headers=headers, params={"sort": "creationTime:asc"}).json()
     descending = client.get(JOBS, headers=headers, params={"sort": "creationTime:desc"}).json()
     times = [job["creationTime"] for job in ascending["children"]]
@@ -53,41 +54,46 @@ def test_sort_by_creation_time(client: TestClient, headers: dict[str, str],
     assert ids(descending) == list(reversed(ids(ascending)))
 
 
-def test_sort_by_compute_job_id(client: TestClient, headers: dict[str, str],
-                                jobs: dict[str, Any]) -> None:
+def test_sort_by_compute_job_id(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     body = client.get(JOBS, headers=headers, params={"sort": "computeJobId:desc"}).json()
     values = [job["computeJobId"] for job in body["children"]]
     assert values == sorted(values, reverse=True) and len(set(values)) == 5
 
 
-def test_property_filter_on_array_key(client: TestClient, headers: dict[str, str],
-                                      jobs: dict[str, Any]) -> None:
+def test_property_filter_on_array_key(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     params = {"property": f"segments~segmentId=={jobs['a']['id']}"}
     body = client.get(JOBS, headers=headers, params=params).json()
     assert sorted(ids(body)) == sorted(j["id"] for j in jobs["done"])
 
 
-def test_property_filter_on_object_path(client: TestClient, headers: dict[str, str],
-                                        jobs: dict[str, Any]) -> None:
+def test_property_filter_on_object_path(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     body = client.get(JOBS, headers=headers, params={"property": "source==api"}).json()
     assert body["_page"]["totalCount"] == 5
     none = client.get(JOBS, headers=headers, params={"property": "source==scheduler"}).json()
     assert none["children"] == []
-    nested = client.get(JOBS, headers=headers,
-                        params={"property": "sandbox.sandboxName==prod"}).json()
+    nested = client.get(
+        JOBS, headers=headers, params={"property": "sandbox.sandboxName==prod"}
+    ).json()
     assert nested["_page"]["totalCount"] == 5
 
 
-def test_several_filters_combine(client: TestClient, headers: dict[str, str],
-                                 jobs: dict[str, Any]) -> None:
+def test_several_filters_combine(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     params = [("status", "NEW"), ("property", f"segments~segmentId=={jobs['a']['id']}")]
     assert client.get(JOBS, headers=headers, params=params).json()["children"] == []
 
 
-def test_paging_with_start_and_limit(client: TestClient, headers: dict[str, str],
-                                     jobs: dict[str, Any]) -> None:
-    everything = ids(client.get(JOBS, headers=headers,
-                                params={"sort": "creationTime:asc"}).json())
+def test_paging_with_start_and_limit(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
+    everything = ids(client.get(JOBS, headers=headers, params={"sort": "creationTime:asc"}).json())
     seen: list[str] = []
     start = 0
     while True:
@@ -105,15 +111,16 @@ def test_paging_with_start_and_limit(client: TestClient, headers: dict[str, str]
     assert seen == everything
 
 
-def test_page_past_the_end_is_empty(client: TestClient, headers: dict[str, str],
-                                    jobs: dict[str, Any]) -> None:
+def test_page_past_the_end_is_empty(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     body = client.get(JOBS, headers=headers, params={"start": 9, "limit": 2}).json()
     assert body["children"] == [] and body["_page"]["totalCount"] == 5
 
 
-def test_repeated_and_unknown_parameters_are_tolerated(client: TestClient,
-                                                       headers: dict[str, str],
-                                                       jobs: dict[str, Any]) -> None:
+def test_repeated_and_unknown_parameters_are_tolerated(
+    client: TestClient, headers: dict[str, str], jobs: dict[str, Any]
+) -> None:
     params = [("limit", "1"), ("limit", "1"), ("entityType", "_xdm.context.profile")]
     body = client.get(JOBS, headers=headers, params=params).json()
     assert body["_page"]["pageSize"] == 1

@@ -36,11 +36,21 @@ def assert_job_envelope(job: dict[str, Any]) -> None:
     assert set(sandbox) == {"sandboxId", "sandboxName", "type", "default"}
     assert UUID.match(sandbox["sandboxId"])
     assert (sandbox["sandboxName"], sandbox["type"], sandbox["default"]) == (
-        "prod", "production", True)
+        "prod",
+        "production",
+        True,
+    )
     assert job["profileInstanceId"] == "ups"
     assert job["source"] in ("api", "scheduler")
-    assert job["status"] in ("NEW", "QUEUED", "PROCESSING", "SUCCEEDED", "FAILED",
-                             "CANCELLING", "CANCELLED")
+    assert job["status"] in (
+        "NEW",
+        "QUEUED",
+        "PROCESSING",
+        "SUCCEEDED",
+        "FAILED",
+        "CANCELLING",
+        "CANCELLED",
+    )
     assert UUID.match(job["batchId"])
     assert isinstance(job["computeJobId"], int)
     assert UUID.match(job["computeGatewayJobId"])
@@ -50,8 +60,10 @@ def assert_job_envelope(job: dict[str, Any]) -> None:
     assert isinstance(job["requestId"], str) and job["requestId"]
     assert job["schema"] == {"name": "_xdm.context.profile"}
     href = f"/segment/jobs/{job['id']}"
-    assert job["_links"] == {"cancel": {"href": href, "method": "DELETE"},
-                             "checkStatus": {"href": href, "method": "GET"}}
+    assert job["_links"] == {
+        "cancel": {"href": href, "method": "DELETE"},
+        "checkStatus": {"href": href, "method": "GET"},
+    }
     assert isinstance(job["updateTime"], int) and job["updateTime"] > 1_500_000_000_000
     assert isinstance(job["creationTime"], int) and job["creationTime"] > 1_500_000_000_000
     assert job["updateEpoch"] == job["updateTime"] // 1000
@@ -73,8 +85,9 @@ def assert_finished_metrics(job: dict[str, Any], segment_ids: list[str]) -> None
         times = metrics[span]
         assert set(times) == {"startTimeInMs", "endTimeInMs", "totalTimeInMs"}
         assert times["totalTimeInMs"] == times["endTimeInMs"] - times["startTimeInMs"] >= 0
-    assert metrics["totalTime"]["startTimeInMs"] <= metrics["profileSegmentationTime"][
-        "startTimeInMs"]
+    assert (
+        metrics["totalTime"]["startTimeInMs"] <= metrics["profileSegmentationTime"]["startTimeInMs"]
+    )
     assert metrics["totalProfiles"] == SAMPLE_PROFILES
     assert set(metrics["segmentedProfileCounter"]) == set(segment_ids)
     assert set(metrics["segmentedProfileByNamespaceCounter"]) == set(segment_ids)
@@ -104,12 +117,16 @@ def test_create_job_returns_the_seed_shape(client: TestClient, headers: dict[str
     assert "errors" not in job
 
 
-def test_job_runs_to_success_with_true_metrics(client: TestClient, headers: dict[str, str],
-                                               store: Store, run_jobs: Any) -> None:
+def test_job_runs_to_success_with_true_metrics(
+    client: TestClient, headers: dict[str, str], store: Store, run_jobs: Any
+) -> None:
     us = create_definition(client, headers, 'homeAddress.countryCode = "US"')
     buyers = create_definition(
-        client, headers, 'select X from xEvent where X.eventType = "commerce.purchases" '
-                         "and X.timestamp occurs <= 30 days before now")
+        client,
+        headers,
+        'select X from xEvent where X.eventType = "commerce.purchases" '
+        "and X.timestamp occurs <= 30 days before now",
+    )
     created = create_job(client, headers, [us["id"], buyers["id"]])
     assert run_jobs() == 1
     job = get_job(client, headers, created["id"])
@@ -120,8 +137,9 @@ def test_job_runs_to_success_with_true_metrics(client: TestClient, headers: dict
     prod = tenant(store, ORG)
     expected_us = count_country(profiles_table(store, prod), "US")
     now = ms_to_datetime(store.jobs.get_any(job["id"]).evaluation_time_ms)  # type: ignore[arg-type, union-attr]
-    expected_buyers = len(profiles_with_events(events_table(store, prod),
-                                               "commerce.purchases", now, 30))
+    expected_buyers = len(
+        profiles_with_events(events_table(store, prod), "commerce.purchases", now, 30)
+    )
     counters = job["metrics"]["segmentedProfileCounter"]
     assert counters == {us["id"]: expected_us, buyers["id"]: expected_buyers}
     assert 0 < expected_us < SAMPLE_PROFILES and 0 < expected_buyers < SAMPLE_PROFILES
@@ -129,8 +147,9 @@ def test_job_runs_to_success_with_true_metrics(client: TestClient, headers: dict
     assert first_run == {"realized": expected_us, "existing": 0, "exited": 0}
 
 
-def test_second_run_reports_existing_and_exited(client: TestClient, headers: dict[str, str],
-                                                run_jobs: Any) -> None:
+def test_second_run_reports_existing_and_exited(
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
     definition = create_definition(client, headers, 'homeAddress.countryCode = "US"')
     create_job(client, headers, [definition["id"]])
     run_jobs()
@@ -139,10 +158,18 @@ def test_second_run_reports_existing_and_exited(client: TestClient, headers: dic
     us = get_job(client, headers, again["id"])["metrics"]
     qualified = us["segmentedProfileCounter"][definition["id"]]
     assert us["segmentedProfileByStatusCounter"][definition["id"]] == {
-        "realized": 0, "existing": qualified, "exited": 0}
-    narrowed = {**definition, "expression": {
-        "type": "PQL", "format": "pql/text",
-        "value": 'homeAddress.countryCode = "US" and loyalty.tier = "gold"'}}
+        "realized": 0,
+        "existing": qualified,
+        "exited": 0,
+    }
+    narrowed = {
+        **definition,
+        "expression": {
+            "type": "PQL",
+            "format": "pql/text",
+            "value": 'homeAddress.countryCode = "US" and loyalty.tier = "gold"',
+        },
+    }
     patched = client.patch(f"{DEFINITIONS}/{definition['id']}", headers=headers, json=narrowed)
     assert patched.status_code == 200, patched.text
     third = create_job(client, headers, [definition["id"]])
@@ -150,11 +177,15 @@ def test_second_run_reports_existing_and_exited(client: TestClient, headers: dic
     metrics = get_job(client, headers, third["id"])["metrics"]
     gold = metrics["segmentedProfileCounter"][definition["id"]]
     assert metrics["segmentedProfileByStatusCounter"][definition["id"]] == {
-        "realized": 0, "existing": gold, "exited": qualified - gold}
+        "realized": 0,
+        "existing": gold,
+        "exited": qualified - gold,
+    }
 
 
 def test_all_segments_form_lists_star_and_evaluates_every_definition(
-        client: TestClient, headers: dict[str, str], run_jobs: Any) -> None:
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
     body = {"schema": {"name": "_xdm.context.profile"}, "segments": [{"segmentId": "*"}]}
     response = client.post(JOBS, headers=headers, json=body)
     assert response.status_code == 200, response.text
@@ -180,7 +211,8 @@ def test_get_job_and_unknown_job(client: TestClient, headers: dict[str, str]) ->
 
 
 def test_bulk_get_returns_207_keyed_by_id_and_reports_unknown_ids(
-        client: TestClient, headers: dict[str, str]) -> None:
+    client: TestClient, headers: dict[str, str]
+) -> None:
     definition = create_definition(client, headers, 'person.gender = "male"')
     jobs = [create_job(client, headers, [definition["id"]]) for _ in range(2)]
     unknown = str(uuid.uuid4())
@@ -193,8 +225,9 @@ def test_bulk_get_returns_207_keyed_by_id_and_reports_unknown_ids(
     assert results[unknown]["status"] == 404
 
 
-def test_cancel_new_job_is_immediate(client: TestClient, headers: dict[str, str],
-                                     run_jobs: Any) -> None:
+def test_cancel_new_job_is_immediate(
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
     definition = create_definition(client, headers, 'person.gender = "male"')
     job = create_job(client, headers, [definition["id"]])
     response = client.delete(f"{JOBS}/{job['id']}", headers=headers)
@@ -204,8 +237,9 @@ def test_cancel_new_job_is_immediate(client: TestClient, headers: dict[str, str]
     assert run_jobs() == 0
 
 
-def test_cancelling_a_finished_job_is_a_conflict(client: TestClient, headers: dict[str, str],
-                                                 run_jobs: Any) -> None:
+def test_cancelling_a_finished_job_is_a_conflict(
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
     definition = create_definition(client, headers, 'person.gender = "male"')
     job = create_job(client, headers, [definition["id"]])
     run_jobs()
@@ -215,8 +249,9 @@ def test_cancelling_a_finished_job_is_a_conflict(client: TestClient, headers: di
     assert get_job(client, headers, job["id"])["status"] == "SUCCEEDED"
 
 
-def test_same_request_id_does_not_create_a_second_job(client: TestClient,
-                                                      headers: dict[str, str]) -> None:
+def test_same_request_id_does_not_create_a_second_job(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     definition = create_definition(client, headers, 'person.gender = "male"')
     retry_headers = {**headers, "x-request-id": "retry-123"}
     body = [{"segmentId": definition["id"]}]
@@ -244,15 +279,18 @@ def test_another_sandbox_never_sees_the_job(client: TestClient, headers: dict[st
     assert get_job(client, headers, job["id"])["status"] == "NEW"
 
 
-@pytest.mark.parametrize("expression", [
-    'homeAddress.countryCode = "US" and person.birthYear < 1980',
-    'personalEmail.address.endsWith("@gmail.com", false)',
-    '(select X from xEvent where X.eventType = "web.webpagedetails.pageViews" '
-    "and X.timestamp occurs <= 7 days before now).count() >= 3",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'homeAddress.countryCode = "US" and person.birthYear < 1980',
+        'personalEmail.address.endsWith("@gmail.com", false)',
+        '(select X from xEvent where X.eventType = "web.webpagedetails.pageViews" '
+        "and X.timestamp occurs <= 7 days before now).count() >= 3",
+    ],
+)
 def test_membership_batch_holds_one_row_per_qualified_profile(
-        client: TestClient, headers: dict[str, str], store: Store, run_jobs: Any,
-        expression: str) -> None:
+    client: TestClient, headers: dict[str, str], store: Store, run_jobs: Any, expression: str
+) -> None:
     import pyarrow.parquet as pq
 
     definition = create_definition(client, headers, expression)

@@ -19,8 +19,11 @@ runner = CliRunner()
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A home prepared as ``segmint serve`` prepares it: sample data and definitions."""
-    values = {"SEGMINT_HOME": str(tmp_path / "home"), "SEGMINT_SAMPLE_PROFILES": "200",
-              "SEGMINT_DUCKDB_THREADS": "2"}
+    values = {
+        "SEGMINT_HOME": str(tmp_path / "home"),
+        "SEGMINT_SAMPLE_PROFILES": "200",
+        "SEGMINT_DUCKDB_THREADS": "2",
+    }
     settings = Settings.from_env(values)
     store = open_store(settings)
     prepare_sample_data(store, settings)
@@ -42,18 +45,29 @@ def test_pql_reads_stdin() -> None:
 
 
 def test_generate_writes_parquet(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "d"), "--profiles", "1500",
-                                 "--chunk-size", "1000"])
+    result = runner.invoke(
+        app,
+        ["generate", "--out", str(tmp_path / "d"), "--profiles", "1500", "--chunk-size", "1000"],
+    )
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "d" / "profiles").glob("*.parquet"))) == 2
 
 
 def test_ingest_then_run_list_get_cancel(tmp_path: Path, env: dict[str, str]) -> None:
     people = tmp_path / "people.ndjson"
-    people.write_text("\n".join(json.dumps({
-        "_id": f"p{i}", "identityMap": {"Email": [{"id": f"u{i}@x.com", "primary": True}]},
-        "homeAddress": {"countryCode": "US" if i % 2 else "FR"},
-    }) for i in range(10)) + "\n")
+    people.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "_id": f"p{i}",
+                    "identityMap": {"Email": [{"id": f"u{i}@x.com", "primary": True}]},
+                    "homeAddress": {"countryCode": "US" if i % 2 else "FR"},
+                }
+            )
+            for i in range(10)
+        )
+        + "\n"
+    )
     ingested = runner.invoke(app, ["ingest", str(people), "--dataset", "CRM"], env=env)
     assert ingested.exit_code == 0, ingested.output
     assert "10 of 10 records" in ingested.output

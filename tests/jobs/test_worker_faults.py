@@ -31,21 +31,35 @@ pytestmark = pytest.mark.slow
 
 # Enough data that evaluating the definitions below takes seconds, not milliseconds.
 PROFILES = 300_000
-EVENT_TYPES = ("commerce.purchases", "commerce.productViews", "web.webpagedetails.pageViews",
-               "commerce.checkouts", "commerce.productListAdds")
+EVENT_TYPES = (
+    "commerce.purchases",
+    "commerce.productViews",
+    "web.webpagedetails.pageViews",
+    "commerce.checkouts",
+    "commerce.productListAdds",
+)
 HEAVY = [
     f'(select X from xEvent where X.eventType = "{kind}" and X.timestamp occurs <= {days} days '
     f"before now).count() >= {k}"
-    for kind in EVENT_TYPES for days in (7, 30, 90, 365) for k in (1, 3)
-] + [f'personalEmail.address.contains("{c}", false) or person.name.lastName like "%{c}%"'
-     for c in "aeiou"]
+    for kind in EVENT_TYPES
+    for days in (7, 30, 90, 365)
+    for k in (1, 3)
+] + [
+    f'personalEmail.address.contains("{c}", false) or person.name.lastName like "%{c}%"'
+    for c in "aeiou"
+]
 
 
 @pytest.fixture(scope="module")
 def lake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("faults-data")
-    generate(out, profiles=PROFILES, seed=7, events_per_profile=10,
-             now=datetime.now(UTC).replace(tzinfo=None))
+    generate(
+        out,
+        profiles=PROFILES,
+        seed=7,
+        events_per_profile=10,
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
     return out
 
 
@@ -61,16 +75,35 @@ def prepared(tmp_path: Path, lake_data: Path) -> Iterator[tuple[Settings, Store,
         target.mkdir(parents=True)
         for file in (lake_data / sub).glob("*.parquet"):
             (target / file.name).symlink_to(file)
-        store.catalog.record_batch(dataset.id, f"b-{sub}", status=BATCH_SUCCESS,
-                                   records_read=0, records_written=0, errors=None)
+        store.catalog.record_batch(
+            dataset.id,
+            f"b-{sub}",
+            status=BATCH_SUCCESS,
+            records_read=0,
+            records_written=0,
+            errors=None,
+        )
     policy = store.tenants.default_merge_policy(tenant)
     for i, expression in enumerate(HEAVY):
-        store.definitions.create(tenant, Definition(
-            id="", name=f"heavy {i}", description=None, expression_type="PQL",
-            expression_format="pql/text", expression_value=expression,
-            merge_policy_id=policy.id, schema_name=PROFILE_CLASS, ttl_in_days=None,
-            evaluation_info={"batch": {"enabled": True}}, profile_instance_id="ups",
-            payload_schema=None, created_ms=0, updated_ms=0))
+        store.definitions.create(
+            tenant,
+            Definition(
+                id="",
+                name=f"heavy {i}",
+                description=None,
+                expression_type="PQL",
+                expression_format="pql/text",
+                expression_value=expression,
+                merge_policy_id=policy.id,
+                schema_name=PROFILE_CLASS,
+                ttl_in_days=None,
+                evaluation_info={"batch": {"enabled": True}},
+                profile_instance_id="ups",
+                payload_schema=None,
+                created_ms=0,
+                updated_ms=0,
+            ),
+        )
     yield settings, store, tenant
     store.close()
 
@@ -95,19 +128,28 @@ def leftovers(store: Store, tenant: Tenant, job: SegmentJob) -> list[Path]:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "SEGMINT_HOME": str(settings.home),
-            "SEGMINT_ORG_ID": settings.org_id, "SEGMINT_SANDBOXES": ",".join(settings.sandboxes),
-            "SEGMINT_LEASE_SECONDS": str(settings.lease_seconds), "SEGMINT_SAMPLE_PROFILES": "0",
-            "SEGMINT_DATABASE_URL": settings.resolved_database_url}
+    return {
+        **os.environ,
+        "SEGMINT_HOME": str(settings.home),
+        "SEGMINT_ORG_ID": settings.org_id,
+        "SEGMINT_SANDBOXES": ",".join(settings.sandboxes),
+        "SEGMINT_LEASE_SECONDS": str(settings.lease_seconds),
+        "SEGMINT_SAMPLE_PROFILES": "0",
+        "SEGMINT_DATABASE_URL": settings.resolved_database_url,
+    }
 
 
 def test_killed_worker_job_is_taken_over_and_finishes_once(
-        prepared: tuple[Settings, Store, Tenant]) -> None:
+    prepared: tuple[Settings, Store, Tenant],
+) -> None:
     settings, store, tenant = prepared
     job, _ = create_job(store.jobs, store.definitions, tenant, JobRequest(("*",)))
-    process = subprocess.Popen([sys.executable, "-m", "segmint", "worker", "--once"],
-                               env=worker_env(settings), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "segmint", "worker", "--once"],
+        env=worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: evaluating(store, tenant, job.id))
         process.send_signal(signal.SIGKILL)
@@ -133,7 +175,8 @@ def test_killed_worker_job_is_taken_over_and_finishes_once(
 
 
 def test_cancel_interrupts_a_running_job_and_leaves_nothing(
-        prepared: tuple[Settings, Store, Tenant]) -> None:
+    prepared: tuple[Settings, Store, Tenant],
+) -> None:
     settings, store, tenant = prepared
     job, _ = create_job(store.jobs, store.definitions, tenant, JobRequest(("*",)))
     worker = make_worker(store, settings)

@@ -46,18 +46,28 @@ def sandbox(store: Store, name: str) -> Tenant:
 
 def new_job(store: Store, tenant: Tenant, request_id: str | None = None) -> str:
     snapshot = SegmentSnapshot("seg-1", "PQL", "pql/text", 'person.gender = "x"', "mp-1", 1)
-    job, created = store.jobs.create(NewJob(
-        tenant=tenant, source=JobSource.API, schema_name="_xdm.context.profile",
-        all_segments=False, segments=(snapshot,), request_id=request_id or "r",
-        client_request_id=request_id,
-    ))
+    job, created = store.jobs.create(
+        NewJob(
+            tenant=tenant,
+            source=JobSource.API,
+            schema_name="_xdm.context.profile",
+            all_segments=False,
+            segments=(snapshot,),
+            request_id=request_id or "r",
+            client_request_id=request_id,
+        )
+    )
     assert created
     return job.id
 
 
 def finish(store: Store, job_id: str, worker: str, status: JobStatus) -> bool:
-    return store.jobs.finish(job_id, worker, Finish(status, {"totalTime": {}},
-                                                    evaluated_segment_ids=["seg-1"]), lambda: None)
+    return store.jobs.finish(
+        job_id,
+        worker,
+        Finish(status, {"totalTime": {}}, evaluated_segment_ids=["seg-1"]),
+        lambda: None,
+    )
 
 
 def test_migrations_match_the_table_definitions(store: Store) -> None:
@@ -139,8 +149,9 @@ def test_request_id_is_unique_per_sandbox(store: Store) -> None:
     prod, dev = sandbox(store, "prod"), sandbox(store, "dev")
     first = new_job(store, prod, request_id="same")
     snapshot = SegmentSnapshot("seg-1", "PQL", "pql/text", "x", "mp-1", 1)
-    again, created = store.jobs.create(NewJob(prod, JobSource.API, "_xdm.context.profile",
-                                              False, (snapshot,), "same", "same"))
+    again, created = store.jobs.create(
+        NewJob(prod, JobSource.API, "_xdm.context.profile", False, (snapshot,), "same", "same")
+    )
     assert (again.id, created) == (first, False)
     assert new_job(store, dev, request_id="same") != first
 
@@ -154,8 +165,9 @@ def test_finish_publishes_inside_the_transaction(store: Store) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        store.jobs.finish(job_id, "w1", Finish(JobStatus.SUCCEEDED, {},
-                                               evaluated_segment_ids=["seg-1"]), explode)
+        store.jobs.finish(
+            job_id, "w1", Finish(JobStatus.SUCCEEDED, {}, evaluated_segment_ids=["seg-1"]), explode
+        )
     assert store.jobs.get(tenant.sandbox_id, job_id).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert store.catalog.previous_memberships(tenant, ["seg-1"]) == []
 

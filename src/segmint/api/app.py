@@ -42,11 +42,18 @@ def prepare_sample_data(store: Store, settings: Settings) -> None:
 
 
 def make_worker(store: Store, settings: Settings) -> Worker:
-    engine = EngineSettings(threads=settings.duckdb_threads,
-                            memory_limit=settings.duckdb_memory_limit,
-                            temp_directory=settings.home / "tmp")
-    return Worker(store.jobs, store.catalog, engine=engine, lease_seconds=settings.lease_seconds,
-                  max_attempts=settings.max_attempts)
+    engine = EngineSettings(
+        threads=settings.duckdb_threads,
+        memory_limit=settings.duckdb_memory_limit,
+        temp_directory=settings.home / "tmp",
+    )
+    return Worker(
+        store.jobs,
+        store.catalog,
+        engine=engine,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+    )
 
 
 def create_app(settings: Settings | None = None, *, load_samples: bool = True) -> FastAPI:
@@ -60,8 +67,10 @@ def create_app(settings: Settings | None = None, *, load_samples: bool = True) -
             prepare_sample_data(store, settings)
         app.state.segmint = ServiceState(settings, store, load_signing_key(settings.home))
         workers = [make_worker(store, settings) for _ in range(settings.workers)]
-        threads = [threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
-                   for i, w in enumerate(workers)]
+        threads = [
+            threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
+            for i, w in enumerate(workers)
+        ]
         for thread in threads:
             thread.start()
         ready.set()
@@ -85,4 +94,5 @@ def create_app(settings: Settings | None = None, *, load_samples: bool = True) -
     @app.get("/health", operation_id="health")
     def health() -> dict[str, Any]:
         return {"status": "ok" if ready.is_set() else "starting", "version": __version__}
+
     return app

@@ -73,14 +73,16 @@ async def json_body(request: Request) -> Any:
     """The parsed JSON body; 400 for a wrong content type or malformed JSON."""
     content_type = request.headers.get("content-type", "")
     if "json" not in content_type.lower():
-        raise ApiError(400, MALFORMED, "A valid content-type must be specified "
-                                       "(application/json)")
+        raise ApiError(400, MALFORMED, "A valid content-type must be specified (application/json)")
     raw = await request.body()
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(
-            exc, json.JSONDecodeError) else ""
+        where = (
+            f" at line {exc.lineno}, column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise ApiError(400, MALFORMED, f"the request body is not valid JSON{where}") from exc
 
 
@@ -88,13 +90,16 @@ def validate(adapter: TypeAdapter[T], data: Any) -> T:
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        errors = [{"location": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = [
+            {"location": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
         detail = "; ".join(f"{e['location'] or 'body'}: {e['message']}" for e in errors)
         raise ApiError(400, INVALID, f"invalid request body: {detail}", errors=errors) from exc
 
 
 JOB_BODY: TypeAdapter[list[SegmentIdRef] | AllSegmentsJobBody] = TypeAdapter(
-    list[SegmentIdRef] | AllSegmentsJobBody)
+    list[SegmentIdRef] | AllSegmentsJobBody
+)
 BULK_GET: TypeAdapter[BulkGetBody] = TypeAdapter(BulkGetBody)
 DEFINITION: TypeAdapter[DefinitionBody] = TypeAdapter(DefinitionBody)

@@ -53,8 +53,9 @@ def get_tenant(request: Request, state: State) -> Tenant:
         raise GatewayError(400, "400003", "Missing header: x-sandbox-name")
     tenant = state.store.tenants.resolve(org_id, sandbox_name)
     if tenant is None:
-        raise ApiError(403, "UPS-SEG-403-1",
-                       f"sandbox {sandbox_name!r} does not exist for this organization")
+        raise ApiError(
+            403, "UPS-SEG-403-1", f"sandbox {sandbox_name!r} does not exist for this organization"
+        )
     request.state.tenant = tenant
     return tenant
 

@@ -1,4 +1,4 @@
-"""The error bodies of the API, one shape per family (reference api.md §0.3–§0.4):
+"""The error bodies of the API, one shape per family (reference api.md §0.3-§0.4):
 
 * gateway errors (authentication, headers): ``{"error_code": "403010", "message": "…"}``
 * IMS token errors: ``{"error": "invalid_client", "error_description": "…"}``
@@ -59,7 +59,9 @@ class ApiError(Exception):
         self.report = report
 
 
-def problem(status: int, code: str, detail: str, report: dict[str, Any] | None = None) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, report: dict[str, Any] | None = None
+) -> JSONResponse:
     body = {
         "type": f"{ERROR_TYPE_BASE}{code}-{status}",
         "status": status,
@@ -80,13 +82,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _gateway(_request: Request, exc: GatewayError) -> JSONResponse:
-    return JSONResponse({"error_code": exc.error_code, "message": exc.message},
-                        status_code=exc.status)
+    return JSONResponse(
+        {"error_code": exc.error_code, "message": exc.message}, status_code=exc.status
+    )
 
 
 async def _token(_request: Request, exc: TokenError) -> JSONResponse:
-    return JSONResponse({"error": exc.error, "error_description": exc.description},
-                        status_code=exc.status)
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description}, status_code=exc.status
+    )
 
 
 async def _api(request: Request, exc: ApiError) -> JSONResponse:
@@ -108,8 +112,9 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return problem(500, "UPS-SEG-500-0", f"internal error: {type(exc).__name__}",
-                   _report(request, {}))
+    return problem(
+        500, "UPS-SEG-500-0", f"internal error: {type(exc).__name__}", _report(request, {})
+    )
 
 
 def _report(request: Request, extra: dict[str, Any]) -> dict[str, Any]:

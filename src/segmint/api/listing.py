@@ -34,8 +34,7 @@ def integer(params: QueryParams, name: str, default: int, minimum: int, maximum:
     except ValueError as exc:
         raise bad(f"query parameter {name!r} must be an integer, got {raw!r}") from exc
     if not minimum <= value <= maximum:
-        raise bad(f"query parameter {name!r} must be between {minimum} and {maximum}, "
-                  f"got {value}")
+        raise bad(f"query parameter {name!r} must be between {minimum} and {maximum}, got {value}")
     return value
 
 
@@ -76,8 +75,10 @@ class PropertyFilter:
         items = document.get(self.array)
         if not isinstance(items, list):
             return False
-        return any(isinstance(item, Mapping) and _same(_lookup(item, self.path), self.value)
-                   for item in items)
+        return any(
+            isinstance(item, Mapping) and _same(_lookup(item, self.path), self.value)
+            for item in items
+        )
 
 
 def property_filters(values: Sequence[str]) -> list[PropertyFilter]:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from segmint import pql
 from segmint.api import bodies, listing, wire
-from segmint.api.deps import CurrentTenant, State
+from segmint.api.deps import CurrentTenant, ServiceState, State
 from segmint.api.errors import ApiError
 from segmint.engine import check_supported
 from segmint.jobs.model import Tenant
@@ -26,8 +26,11 @@ DEFAULT_EVALUATION_INFO = {
     "continuous": {"enabled": False},
     "synchronous": {"enabled": False},
 }
-FILTERABLE = ("evaluationInfo.batch.enabled", "evaluationInfo.continuous.enabled",
-              "evaluationInfo.synchronous.enabled")
+FILTERABLE = (
+    "evaluationInfo.batch.enabled",
+    "evaluationInfo.continuous.enabled",
+    "evaluationInfo.synchronous.enabled",
+)
 
 
 @router.post("/segment/definitions", operation_id="createSegmentDefinition")
@@ -47,12 +50,15 @@ def list_definitions(request: Request, tenant: CurrentTenant, state: State) -> d
     limit = listing.integer(params, "limit", DEFAULT_LIMIT, 1, listing.MAX_LIMIT)
     page = listing.integer(params, "page", 0, 0, 10**9)
     page = listing.integer(params, "start", page, 0, 10**9) if "page" not in params else page
-    orders = listing.sort_orders(listing.last(params, "sort"),
-                                 ("creationTime", "updateTime", "name", "id"),
-                                 listing.SortOrder("creationTime", True))
+    orders = listing.sort_orders(
+        listing.last(params, "sort"),
+        ("creationTime", "updateTime", "name", "id"),
+        listing.SortOrder("creationTime", True),
+    )
     definitions = state.store.definitions.ordered(
-        tenant, [(o.field, o.descending) for o in orders], _filters(request))
-    chosen = definitions[page * limit:(page + 1) * limit]
+        tenant, [(o.field, o.descending) for o in orders], _filters(request)
+    )
+    chosen = definitions[page * limit : (page + 1) * limit]
     return {
         "segments": [wire.segment_definition(d, tenant) for d in chosen],
         "page": {
@@ -73,7 +79,8 @@ async def bulk_get(request: Request, tenant: CurrentTenant, state: State) -> JSO
     ids = list(dict.fromkeys(ref.id for ref in parsed.ids))
     found = state.store.definitions.many(tenant, ids)
     results = {
-        i: wire.segment_definition(found[i], tenant) if i in found
+        i: wire.segment_definition(found[i], tenant)
+        if i in found
         else wire.not_found_entry("segment definition", i)
         for i in ids
     }
@@ -86,8 +93,9 @@ def get_definition(definition_id: str, tenant: CurrentTenant, state: State) -> d
 
 
 @router.patch("/segment/definitions/{definition_id}", operation_id="updateSegmentDefinitionById")
-async def update(definition_id: str, request: Request, tenant: CurrentTenant,
-                 state: State) -> JSONResponse:
+async def update(
+    definition_id: str, request: Request, tenant: CurrentTenant, state: State
+) -> JSONResponse:
     existing = _existing(definition_id, tenant, state)
     body = bodies.validate(bodies.DEFINITION, await bodies.json_body(request))
     definition = _definition_from(body, tenant, state, existing=existing)
@@ -98,30 +106,36 @@ async def update(definition_id: str, request: Request, tenant: CurrentTenant,
     return _with_location(wire.segment_definition(stored, tenant))
 
 
-@router.delete("/segment/definitions/{definition_id}",
-               operation_id="deleteSegmentDefinitionById")
+@router.delete("/segment/definitions/{definition_id}", operation_id="deleteSegmentDefinitionById")
 def delete(definition_id: str, tenant: CurrentTenant, state: State) -> dict[str, Any]:
     if not state.store.definitions.delete(tenant, definition_id):
         raise _not_found(definition_id)
     return {"status": True, "message": f"segment definition {definition_id} deleted"}
 
 
-def _existing(definition_id: str, tenant: Tenant, state: Any) -> Definition:
+def _existing(definition_id: str, tenant: Tenant, state: ServiceState) -> Definition:
     definition: Definition | None = state.store.definitions.get(tenant, definition_id)
     if definition is None:
         raise _not_found(definition_id)
     return definition
 
 
-def _definition_from(body: bodies.DefinitionBody, tenant: Tenant, state: Any,
-                     existing: Definition | None) -> Definition:
+def _definition_from(
+    body: bodies.DefinitionBody, tenant: Tenant, state: ServiceState, existing: Definition | None
+) -> Definition:
     _check_expression(body.expression)
     if body.schema_ref.name != PROFILE_CLASS:
-        raise ApiError(400, "UPS-SEG-400-6",
-                       f"schema.name must be {PROFILE_CLASS!r}, got {body.schema_ref.name!r}")
+        raise ApiError(
+            400,
+            "UPS-SEG-400-6",
+            f"schema.name must be {PROFILE_CLASS!r}, got {body.schema_ref.name!r}",
+        )
     policy_id = _merge_policy_id(body.merge_policy_id, existing, tenant, state)
-    evaluation_info = (body.evaluation_info.model_dump(exclude_none=True)
-                       if body.evaluation_info is not None else None)
+    evaluation_info = (
+        body.evaluation_info.model_dump(exclude_none=True)
+        if body.evaluation_info is not None
+        else None
+    )
     return Definition(
         id=existing.id if existing else "",
         name=body.name,
@@ -132,8 +146,8 @@ def _definition_from(body: bodies.DefinitionBody, tenant: Tenant, state: Any,
         merge_policy_id=policy_id,
         schema_name=body.schema_ref.name,
         ttl_in_days=body.ttl_in_days,
-        evaluation_info=evaluation_info or (existing.evaluation_info if existing
-                                            else DEFAULT_EVALUATION_INFO),
+        evaluation_info=evaluation_info
+        or (existing.evaluation_info if existing else DEFAULT_EVALUATION_INFO),
         profile_instance_id=body.profile_instance_id or wire.PROFILE_INSTANCE_ID,
         payload_schema=body.payload_schema,
         created_ms=existing.created_ms if existing else 0,
@@ -143,31 +157,42 @@ def _definition_from(body: bodies.DefinitionBody, tenant: Tenant, state: Any,
 
 def _check_expression(expression: bodies.Expression) -> None:
     if expression.type != "PQL":
-        raise ApiError(400, "UPS-SEG-400-7", f"expression.type must be 'PQL', got "
-                                             f"{expression.type!r}")
+        raise ApiError(
+            400, "UPS-SEG-400-7", f"expression.type must be 'PQL', got {expression.type!r}"
+        )
     if expression.format == "pql/json":
-        raise ApiError(400, "UPS-SEG-400-7", "expression.format 'pql/json' is not supported "
-                                             "yet; send 'pql/text'")
+        raise ApiError(
+            400,
+            "UPS-SEG-400-7",
+            "expression.format 'pql/json' is not supported yet; send 'pql/text'",
+        )
     if expression.format != "pql/text":
-        raise ApiError(400, "UPS-SEG-400-7", f"expression.format must be 'pql/text', got "
-                                             f"{expression.format!r}")
+        raise ApiError(
+            400, "UPS-SEG-400-7", f"expression.format must be 'pql/text', got {expression.format!r}"
+        )
     try:
         checked = pql.check(pql.parse(expression.value), DEFAULT_SCHEMA, source=expression.value)
         check_supported(checked)
     except pql.PQLError as error:
-        raise ApiError(400, "UPS-SEG-400-8", f"invalid PQL expression: {error}",
-                       pqlError={**error.to_dict(), "highlight": error.highlight()}) from error
+        raise ApiError(
+            400,
+            "UPS-SEG-400-8",
+            f"invalid PQL expression: {error}",
+            pqlError={**error.to_dict(), "highlight": error.highlight()},
+        ) from error
 
 
-def _merge_policy_id(requested: str | None, existing: Definition | None, tenant: Tenant,
-                     state: Any) -> str:
+def _merge_policy_id(
+    requested: str | None, existing: Definition | None, tenant: Tenant, state: ServiceState
+) -> str:
     if requested is None:
         if existing is not None:
             return existing.merge_policy_id
         return str(state.store.tenants.default_merge_policy(tenant).id)
     if state.store.tenants.merge_policy(tenant, requested) is None:
-        raise ApiError(400, "UPS-SEG-400-9", f"merge policy {requested} does not exist in "
-                                             "this sandbox")
+        raise ApiError(
+            400, "UPS-SEG-400-9", f"merge policy {requested} does not exist in this sandbox"
+        )
     return requested
 
 
@@ -194,8 +219,12 @@ def _with_location(body: dict[str, Any]) -> JSONResponse:
 
 
 def _duplicate(name: str) -> ApiError:
-    return ApiError(422, "UPS-SEG-422-1", f"a segment definition named {name!r} already exists "
-                                          "in this sandbox; use PATCH to change it")
+    return ApiError(
+        422,
+        "UPS-SEG-422-1",
+        f"a segment definition named {name!r} already exists "
+        "in this sandbox; use PATCH to change it",
+    )
 
 
 def _not_found(definition_id: str) -> ApiError:

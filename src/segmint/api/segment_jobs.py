@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from segmint.api import bodies, listing, wire
 from segmint.api.deps import CurrentTenant, State
 from segmint.api.errors import ApiError
-from segmint.jobs.model import JobStatus
+from segmint.jobs.model import JobStatus, SegmentJob
 from segmint.jobs.service import (
     JobConflictError,
     JobRequest,
@@ -22,8 +23,17 @@ from segmint.jobs.service import (
 
 router = APIRouter(tags=["segment jobs"])
 
-SORTABLE = ("creationTime", "updateTime", "updateEpoch", "status", "source", "id",
-            "computeJobId", "batchId", "requestId")
+SORTABLE = (
+    "creationTime",
+    "updateTime",
+    "updateEpoch",
+    "status",
+    "source",
+    "id",
+    "computeJobId",
+    "batchId",
+    "requestId",
+)
 DEFAULT_LIMIT = 100
 
 
@@ -33,12 +43,18 @@ async def create(request: Request, tenant: CurrentTenant, state: State) -> JSONR
     if isinstance(parsed, list):
         job_request = JobRequest(tuple(ref.segment_id for ref in parsed))
     else:
-        job_request = JobRequest(tuple(ref.segment_id for ref in parsed.segments),
-                                 schema_name=parsed.schema_ref.name)
+        job_request = JobRequest(
+            tuple(ref.segment_id for ref in parsed.segments), schema_name=parsed.schema_ref.name
+        )
     store = state.store
     try:
-        job, _ = create_job(store.jobs, store.definitions, tenant, job_request,
-                            client_request_id=request.headers.get("x-request-id") or None)
+        job, _ = create_job(
+            store.jobs,
+            store.definitions,
+            tenant,
+            job_request,
+            client_request_id=request.headers.get("x-request-id") or None,
+        )
     except JobRequestError as exc:
         raise ApiError(400, "UPS-SEG-400-5", str(exc), unknownSegmentIds=exc.unknown_ids) from exc
     except JobConflictError as exc:
@@ -52,19 +68,22 @@ def list_jobs(request: Request, tenant: CurrentTenant, state: State) -> dict[str
     start = listing.integer(params, "start", 0, 0, 10**9)
     limit = listing.integer(params, "limit", DEFAULT_LIMIT, 1, listing.MAX_LIMIT)
     status = _status(listing.last(params, "status"))
-    orders = listing.sort_orders(listing.last(params, "sort"), SORTABLE,
-                                 listing.SortOrder("creationTime", True))
+    orders = listing.sort_orders(
+        listing.last(params, "sort"), SORTABLE, listing.SortOrder("creationTime", True)
+    )
     filters = listing.property_filters(params.getlist("property"))
     if listing.last(params, "snapshot.name"):
-        filters.append(listing.PropertyFilter(("snapshot", "name"),
-                                              listing.last(params, "snapshot.name") or ""))
+        filters.append(
+            listing.PropertyFilter(
+                ("snapshot", "name"), listing.last(params, "snapshot.name") or ""
+            )
+        )
     jobs = state.store.jobs.list_for_sandbox(tenant.sandbox_id, status)
     documents = [(wire.segment_job(job, full_segments=True), job) for job in jobs]
     matching = [(doc, job) for doc, job in documents if all(f.matches(doc) for f in filters)]
-    for order in reversed(orders):
-        matching.sort(key=lambda pair, o=order: _sort_key(pair[0], o.field),
-                      reverse=order.descending)
-    page = matching[start * limit:(start + 1) * limit]
+    for order in reversed(orders):  # stable sorts, last key first
+        matching.sort(key=_sort_key(order.field), reverse=order.descending)
+    page = matching[start * limit : (start + 1) * limit]
     children = [wire.segment_job(job) for _, job in page]
     body: dict[str, Any] = {
         "_page": {"totalCount": len(matching), "pageSize": len(children)},
@@ -83,7 +102,8 @@ async def bulk_get(request: Request, tenant: CurrentTenant, state: State) -> JSO
     ids = list(dict.fromkeys(ref.id for ref in parsed.ids))
     found = state.store.jobs.many(tenant.sandbox_id, ids)
     results = {
-        job_id: wire.segment_job(found[job_id]) if job_id in found
+        job_id: wire.segment_job(found[job_id])
+        if job_id in found
         else wire.not_found_entry("segment job", job_id)
         for job_id in ids
     }
@@ -119,9 +139,12 @@ def _status(raw: str | None) -> str | None:
         raise listing.bad(f"status must be one of {allowed}, got {raw!r}") from exc
 
 
-def _sort_key(document: dict[str, Any], field: str) -> tuple[bool, Any]:
-    value = document.get(field)
-    return (value is None, value if value is not None else 0)
+def _sort_key(field: str) -> Callable[[tuple[dict[str, Any], SegmentJob]], tuple[bool, Any]]:
+    def key(pair: tuple[dict[str, Any], SegmentJob]) -> tuple[bool, Any]:
+        value = pair[0].get(field)
+        return (value is None, value if value is not None else 0)
+
+    return key
 
 
 def _next_href(request: Request, next_start: int) -> str:

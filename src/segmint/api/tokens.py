@@ -47,8 +47,12 @@ def _unb64(text: str) -> bytes:
 
 
 def issue(key: bytes, client_id: str, org_id: str, ttl_seconds: int) -> str:
-    claims = {"cid": client_id, "org": org_id, "exp": int(time.time()) + ttl_seconds,
-              "n": secrets.token_hex(8)}
+    claims = {
+        "cid": client_id,
+        "org": org_id,
+        "exp": int(time.time()) + ttl_seconds,
+        "n": secrets.token_hex(8),
+    }
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{signature}"

@@ -12,8 +12,10 @@ PROFILE_INSTANCE_ID = "ups"
 
 def job_links(job_id: str) -> dict[str, Any]:
     href = f"/segment/jobs/{job_id}"
-    return {"cancel": {"href": href, "method": "DELETE"},
-            "checkStatus": {"href": href, "method": "GET"}}
+    return {
+        "cancel": {"href": href, "method": "DELETE"},
+        "checkStatus": {"href": href, "method": "GET"},
+    }
 
 
 def job_segments(job: SegmentJob, *, full: bool = False) -> list[dict[str, Any]]:
@@ -81,5 +83,9 @@ def segment_definition(definition: Definition, tenant: Tenant) -> dict[str, Any]
 
 def not_found_entry(resource: str, resource_id: str) -> dict[str, Any]:
     """How bulk-get reports an id it does not know (instead of dropping it)."""
-    return {"id": resource_id, "status": 404, "title": "NotFoundError",
-            "detail": f"{resource} {resource_id} was not found in this sandbox"}
+    return {
+        "id": resource_id,
+        "status": 404,
+        "title": "NotFoundError",
+        "detail": f"{resource} {resource_id} was not found in this sandbox",
+    }

@@ -27,8 +27,14 @@ def _records(files: list[Path]) -> Iterator[Mapping[str, Any]]:
     return itertools.chain.from_iterable(read_records(path) for path in files)
 
 
-def ingest_files(settings: Settings, files: list[Path], dataset_name: str, kind: str,
-                 sandbox: str, console: Console) -> int:
+def ingest_files(
+    settings: Settings,
+    files: list[Path],
+    dataset_name: str,
+    kind: str,
+    sandbox: str,
+    console: Console,
+) -> int:
     if kind not in KINDS:
         console.print(f"[red]--kind must be 'profile' or 'event', got {kind!r}[/]")
         return 2
@@ -39,28 +45,37 @@ def ingest_files(settings: Settings, files: list[Path], dataset_name: str, kind:
         if tenant is None:
             console.print(f"[red]unknown sandbox {sandbox!r}[/]")
             return 2
-        dataset = next((d for d in store.catalog.datasets(tenant) if d.name == dataset_name),
-                       None) or store.catalog.create_dataset(tenant, dataset_name, schema_name)
+        dataset = next(
+            (d for d in store.catalog.datasets(tenant) if d.name == dataset_name), None
+        ) or store.catalog.create_dataset(tenant, dataset_name, schema_name)
         if dataset.schema_name != schema_name:
             console.print(f"[red]dataset {dataset_name!r} holds {dataset.schema_name}[/]")
             return 2
         batch_id = str(uuid.uuid4())
         out_dir = store.catalog.batch_dir(tenant, dataset.id, batch_id)
         try:
-            result = write_batch(_records(files), kind=record_kind, schema=DEFAULT_SCHEMA,
-                                 out_dir=out_dir)
+            result = write_batch(
+                _records(files), kind=record_kind, schema=DEFAULT_SCHEMA, out_dir=out_dir
+            )
         except IngestError as exc:
             console.print(f"[red]{exc}[/]")
             return 1
         status = BATCH_SUCCESS if result.records_written else BATCH_FAILED
         errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in result.errors]
-        store.catalog.record_batch(dataset.id, batch_id, status=status,
-                                   records_read=result.records_read,
-                                   records_written=result.records_written, errors=errors or None)
+        store.catalog.record_batch(
+            dataset.id,
+            batch_id,
+            status=status,
+            records_read=result.records_read,
+            records_written=result.records_written,
+            errors=errors or None,
+        )
         for error in errors[:SHOWN_ERRORS]:
             console.print(f"  row {error['row']}: {error['field']}: {error['reason']}")
-        console.print(f"batch {batch_id} ({status}): {result.records_written} of "
-                      f"{result.records_read} records written to dataset {dataset.id}")
+        console.print(
+            f"batch {batch_id} ({status}): {result.records_written} of "
+            f"{result.records_read} records written to dataset {dataset.id}"
+        )
         return 0 if status == BATCH_SUCCESS else 1
     finally:
         store.close()

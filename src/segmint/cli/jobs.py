@@ -11,7 +11,13 @@ from segmint.api import wire
 from segmint.api.app import make_worker, open_store
 from segmint.cli.main import dump, job_table
 from segmint.jobs.model import JobStatus, Tenant
-from segmint.jobs.service import JobConflictError, JobRequest, JobRequestError, cancel_job, create_job
+from segmint.jobs.service import (
+    JobConflictError,
+    JobRequest,
+    JobRequestError,
+    cancel_job,
+    create_job,
+)
 from segmint.settings import Settings
 from segmint.store import Store
 
@@ -25,8 +31,14 @@ def _tenant(store: Store, settings: Settings, sandbox: str, console: Console) ->
     return tenant
 
 
-def run_job(settings: Settings, segment_ids: list[str], all_segments: bool, sandbox: str,
-            detach: bool, console: Console) -> int:
+def run_job(
+    settings: Settings,
+    segment_ids: list[str],
+    all_segments: bool,
+    sandbox: str,
+    detach: bool,
+    console: Console,
+) -> int:
     store = open_store(settings)
     try:
         tenant = _tenant(store, settings, sandbox, console)
@@ -46,8 +58,9 @@ def run_job(settings: Settings, segment_ids: list[str], all_segments: bool, sand
         store.close()
 
 
-def _run_here(store: Store, settings: Settings, tenant: Tenant, job_id: str,
-              console: Console) -> int:
+def _run_here(
+    store: Store, settings: Settings, tenant: Tenant, job_id: str, console: Console
+) -> int:
     """Work as a worker until this job ends, showing its stage as it goes."""
     worker = make_worker(store, settings)
     thread = threading.Thread(target=worker.run_forever, daemon=True)
@@ -59,8 +72,11 @@ def _run_here(store: Store, settings: Settings, tenant: Tenant, job_id: str,
             while True:
                 job = store.jobs.get(tenant.sandbox_id, job_id)
                 assert job is not None
-                stage = (job.progress or {}).get("stage") if job.status is JobStatus.PROCESSING \
+                stage = (
+                    (job.progress or {}).get("stage")
+                    if job.status is JobStatus.PROCESSING
                     else job.status.value
+                )
                 progress.update(task, description=f"{job.status.value}: {stage}")
                 if job.status.is_final:
                     break
@@ -77,8 +93,9 @@ def _run_here(store: Store, settings: Settings, tenant: Tenant, job_id: str,
     return 0 if final.status is JobStatus.SUCCEEDED else 1
 
 
-def list_jobs(settings: Settings, sandbox: str, status: str | None, limit: int,
-              console: Console) -> int:
+def list_jobs(
+    settings: Settings, sandbox: str, status: str | None, limit: int, console: Console
+) -> int:
     store = open_store(settings)
     try:
         tenant = _tenant(store, settings, sandbox, console)

@@ -17,8 +17,11 @@ from rich.table import Table
 from segmint import pql
 from segmint.settings import Settings
 
-app = typer.Typer(help="Segmint: audience segmentation that speaks AEP's Segmentation API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Segmint: audience segmentation that speaks AEP's Segmentation API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 jobs_app = typer.Typer(help="Run and inspect segment jobs.", no_args_is_help=True)
 pql_app = typer.Typer(help="Parse and check PQL expressions.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -48,8 +51,9 @@ def serve(
     console.print(f"[bold]Segmint[/] on http://{bind_host}:{bind_port}  home={settings.home}")
     console.print(f"  client_id={settings.client_id}  client_secret={settings.client_secret}")
     console.print(f"  org_id={settings.org_id}  sandboxes={','.join(settings.sandboxes)}")
-    console.print(f"  token: POST http://{bind_host}:{bind_port}/ims/token/v3 "
-                  "(grant_type=client_credentials)")
+    console.print(
+        f"  token: POST http://{bind_host}:{bind_port}/ims/token/v3 (grant_type=client_credentials)"
+    )
     uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
 
 
@@ -89,8 +93,12 @@ def generate(
     with _progress() as progress:
         task = progress.add_task("generating profiles", total=profiles)
         result = run_generate(
-            out, profiles=profiles, seed=seed, events_per_profile=events_per_profile,
-            now=datetime.now(UTC).replace(tzinfo=None), chunk_size=chunk_size,
+            out,
+            profiles=profiles,
+            seed=seed,
+            events_per_profile=events_per_profile,
+            now=datetime.now(UTC).replace(tzinfo=None),
+            chunk_size=chunk_size,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"{result.profile_count} profiles, {result.event_count} events → {out}")
@@ -119,8 +127,9 @@ def jobs_run(
     """Create a segment job and run it here, showing progress until it ends."""
     from segmint.cli.jobs import run_job
 
-    raise typer.Exit(run_job(_settings(), segment_ids or [], all_segments, sandbox, detach,
-                             console))
+    raise typer.Exit(
+        run_job(_settings(), segment_ids or [], all_segments, sandbox, detach, console)
+    )
 
 
 @jobs_app.command("list")
@@ -190,19 +199,31 @@ def _print_pql_error(error: pql.PQLError) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def job_table(jobs: list[dict[str, Any]]) -> Table:
     table = Table("id", "status", "source", "segments", "profiles", "created")
     for job in jobs:
         created = datetime.fromtimestamp(job["creationTime"] / 1000, UTC).isoformat(
-            timespec="seconds")
+            timespec="seconds"
+        )
         segments = ",".join(s["segmentId"][:8] for s in job["segments"])
-        table.add_row(job["id"], job["status"], job["source"], segments,
-                      str(job["metrics"].get("totalProfiles", "")), created)
+        table.add_row(
+            job["id"],
+            job["status"],
+            job["source"],
+            segments,
+            str(job["metrics"].get("totalProfiles", "")),
+            created,
+        )
     return table
 
 

@@ -67,8 +67,9 @@ def compile_definitions(job: SegmentJob, schema: Schema = DEFAULT_SCHEMA) -> lis
     compiled: list[tuple[str, Expr]] = []
     for snapshot in job.segments:
         try:
-            expr = pql.check(pql.parse(snapshot.expression_value), schema,
-                             source=snapshot.expression_value)
+            expr = pql.check(
+                pql.parse(snapshot.expression_value), schema, source=snapshot.expression_value
+            )
             check_supported(expr)
         except pql.PQLError as error:
             raise DefinitionCompileError(snapshot.segment_id, error) from error
@@ -122,8 +123,9 @@ def evaluate_job(
         raise
     _close_span(metrics["profileSegmentationTime"])
     metrics.update(segment_metrics(job, stats))
-    return Evaluation(metrics=metrics, staging=staging, final=final,
-                      evaluation_time_ms=evaluation_ms)
+    return Evaluation(
+        metrics=metrics, staging=staging, final=final, evaluation_time_ms=evaluation_ms
+    )
 
 
 def segment_metrics(job: SegmentJob, stats: MembershipStats) -> dict[str, Any]:

@@ -50,7 +50,9 @@ class JobRepository(Protocol):
     ) -> SegmentJob | None:
         """Take the oldest runnable job (compare-and-set to PROCESSING with a lease)."""
 
-    def heartbeat(self, job_id: str, worker_id: str, now_ms: int, lease_ms: int) -> JobStatus | None:
+    def heartbeat(
+        self, job_id: str, worker_id: str, now_ms: int, lease_ms: int
+    ) -> JobStatus | None:
         """Extend the lease; the job's status, or None when this worker lost the job."""
 
     def record_progress(

@@ -94,8 +94,10 @@ def _existing_for_request(
 
 
 def _ensure_same_request(job: SegmentJob, request: JobRequest) -> None:
-    same = job.all_segments if request.all_segments else (
-        not job.all_segments and sorted(job.segment_ids) == sorted(set(request.segment_ids))
+    same = (
+        job.all_segments
+        if request.all_segments
+        else (not job.all_segments and sorted(job.segment_ids) == sorted(set(request.segment_ids)))
     )
     if not same:
         raise JobConflictError(
@@ -108,9 +110,7 @@ def _resolve(
     definitions: DefinitionLookup, tenant: Tenant, request: JobRequest
 ) -> tuple[SegmentSnapshot, ...]:
     if request.schema_name != PROFILE_CLASS:
-        raise JobRequestError(
-            f"schema.name must be {PROFILE_CLASS!r}, got {request.schema_name!r}"
-        )
+        raise JobRequestError(f"schema.name must be {PROFILE_CLASS!r}, got {request.schema_name!r}")
     if not request.segment_ids:
         raise JobRequestError("a segment job needs at least one segmentId")
     if request.all_segments:
@@ -150,7 +150,6 @@ def cancel_job(repo: JobRepository, tenant: Tenant, job_id: str) -> JobStatus:
     status = repo.request_cancel(tenant.sandbox_id, job_id, now_ms())
     if status.is_final and status is not JobStatus.CANCELLED:
         raise JobConflictError(
-            f"segment job {job_id} finished with status {status.value} before it could be "
-            "cancelled"
+            f"segment job {job_id} finished with status {status.value} before it could be cancelled"
         )
     return status

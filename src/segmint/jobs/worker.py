@@ -136,16 +136,20 @@ class Worker:
             keeper.stop()
             runner.close()
 
-    def _execute(self, job: SegmentJob, runner: DuckDBRunner, keeper: LeaseKeeper) -> JobStatus | None:
+    def _execute(
+        self, job: SegmentJob, runner: DuckDBRunner, keeper: LeaseKeeper
+    ) -> JobStatus | None:
         metrics: dict[str, Any] = dict(job.metrics)
-        metrics["totalTime"] = {"startTimeInMs": metrics.get("totalTime", {}).get(
-            "startTimeInMs", now_ms())}
+        metrics["totalTime"] = {
+            "startTimeInMs": metrics.get("totalTime", {}).get("startTimeInMs", now_ms())
+        }
         evaluation: Evaluation | None = None
         try:
             if keeper.cancel_requested.is_set():
                 raise QueryCancelled("cancelled before start")
-            evaluation = evaluate_job(job, self.lake, runner, metrics,
-                                      lambda stage: self._stage(job, stage, metrics))
+            evaluation = evaluate_job(
+                job, self.lake, runner, metrics, lambda stage: self._stage(job, stage, metrics)
+            )
         except QueryCancelled:
             return self._interrupted(job, keeper, metrics)
         except DefinitionCompileError as error:
@@ -154,8 +158,13 @@ class Worker:
             if keeper.cancel_requested.is_set() or keeper.lease_lost.is_set():
                 return self._interrupted(job, keeper, metrics)
             log.exception("job %s failed", job.id)
-            return self._fail(job, metrics, ERROR_EXECUTION, f"{type(error).__name__}: {error}",
-                              traceback.format_exc())
+            return self._fail(
+                job,
+                metrics,
+                ERROR_EXECUTION,
+                f"{type(error).__name__}: {error}",
+                traceback.format_exc(),
+            )
         return self._succeed(job, evaluation, keeper)
 
     def _stage(self, job: SegmentJob, stage: str, metrics: dict[str, Any]) -> None:
@@ -163,7 +172,9 @@ class Worker:
         if self.on_stage is not None:
             self.on_stage(job, stage)
 
-    def _succeed(self, job: SegmentJob, evaluation: Evaluation, keeper: LeaseKeeper) -> JobStatus | None:
+    def _succeed(
+        self, job: SegmentJob, evaluation: Evaluation, keeper: LeaseKeeper
+    ) -> JobStatus | None:
         if keeper.cancel_requested.is_set():
             evaluation.discard()
             return self._finish(job, Finish(JobStatus.CANCELLED, evaluation.metrics))
@@ -191,15 +202,23 @@ class Worker:
             return self._finish(job, Finish(JobStatus.CANCELLED, dict(current.metrics)))
         return None
 
-    def _interrupted(self, job: SegmentJob, keeper: LeaseKeeper, metrics: dict[str, Any]) -> JobStatus | None:
+    def _interrupted(
+        self, job: SegmentJob, keeper: LeaseKeeper, metrics: dict[str, Any]
+    ) -> JobStatus | None:
         if keeper.lease_lost.is_set():
             log.warning("job %s: lease lost, leaving it to its new owner", job.id)
             return None
         close_total_time(metrics)
         return self._finish(job, Finish(JobStatus.CANCELLED, metrics))
 
-    def _fail(self, job: SegmentJob, metrics: dict[str, Any], code: str, message: str,
-              call_stack: str | None = None) -> JobStatus | None:
+    def _fail(
+        self,
+        job: SegmentJob,
+        metrics: dict[str, Any],
+        code: str,
+        message: str,
+        call_stack: str | None = None,
+    ) -> JobStatus | None:
         close_total_time(metrics)
         error: dict[str, Any] = {"code": code, "msg": message}
         if call_stack:

@@ -3,9 +3,9 @@ schema migrations through Alembic."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-import threading
 from pathlib import Path
 from typing import Any
 

@@ -72,10 +72,14 @@ class DefinitionRepository:
         values = {k: v for k, v in stored.__dict__.items() if k not in ("id", "created_ms")}
         try:
             with self.db.transaction() as conn:
-                conn.execute(update(segment_definitions).where(
-                    segment_definitions.c.id == definition.id,
-                    segment_definitions.c.sandbox_id == tenant.sandbox_id,
-                ).values(**values))
+                conn.execute(
+                    update(segment_definitions)
+                    .where(
+                        segment_definitions.c.id == definition.id,
+                        segment_definitions.c.sandbox_id == tenant.sandbox_id,
+                    )
+                    .values(**values)
+                )
         except IntegrityError as exc:
             raise DuplicateDefinitionName(definition.name) from exc
         return stored
@@ -91,18 +95,25 @@ class DefinitionRepository:
 
     def delete(self, tenant: Tenant, definition_id: str) -> bool:
         with self.db.transaction() as conn:
-            result = conn.execute(delete(segment_definitions).where(
-                segment_definitions.c.id == definition_id,
-                segment_definitions.c.sandbox_id == tenant.sandbox_id,
-            ))
+            result = conn.execute(
+                delete(segment_definitions).where(
+                    segment_definitions.c.id == definition_id,
+                    segment_definitions.c.sandbox_id == tenant.sandbox_id,
+                )
+            )
         return result.rowcount == 1
 
-    def ordered(self, tenant: Tenant, order: Sequence[tuple[str, bool]],
-                filters: dict[str, bool] | None = None) -> list[Definition]:
+    def ordered(
+        self,
+        tenant: Tenant,
+        order: Sequence[tuple[str, bool]],
+        filters: dict[str, bool] | None = None,
+    ) -> list[Definition]:
         """All definitions of the sandbox, ``order`` being (field, descending) pairs among
         SORTABLE_FIELDS, kept when every ``filters`` path has the wanted value."""
         query = select(segment_definitions).where(
-            segment_definitions.c.sandbox_id == tenant.sandbox_id)
+            segment_definitions.c.sandbox_id == tenant.sandbox_id
+        )
         for field, descending in order:
             column = SORTABLE_FIELDS[field]
             query = query.order_by(column.desc() if descending else column.asc())
@@ -129,19 +140,27 @@ class DefinitionRepository:
 
     def _snapshots(self, tenant: Tenant, ids: Sequence[str] | None) -> dict[str, SegmentSnapshot]:
         d, mp = segment_definitions, merge_policies
-        query = select(d, mp.c.version.label("merge_policy_version")).join(
-            mp, mp.c.id == d.c.merge_policy_id).where(d.c.sandbox_id == tenant.sandbox_id)
+        query = (
+            select(d, mp.c.version.label("merge_policy_version"))
+            .join(mp, mp.c.id == d.c.merge_policy_id)
+            .where(d.c.sandbox_id == tenant.sandbox_id)
+        )
         if ids is not None:
             query = query.where(d.c.id.in_(list(ids)))
         query = query.order_by(d.c.created_ms, d.c.id)
         with self.db.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return {row.id: SegmentSnapshot(
-            segment_id=row.id, expression_type=row.expression_type,
-            expression_format=row.expression_format, expression_value=row.expression_value,
-            merge_policy_id=row.merge_policy_id,
-            merge_policy_version=row.merge_policy_version,
-        ) for row in rows}
+        return {
+            row.id: SegmentSnapshot(
+                segment_id=row.id,
+                expression_type=row.expression_type,
+                expression_format=row.expression_format,
+                expression_value=row.expression_value,
+                merge_policy_id=row.merge_policy_id,
+                merge_policy_version=row.merge_policy_version,
+            )
+            for row in rows
+        }
 
 
 def _matches(definition: Definition, filters: dict[str, bool]) -> bool:

@@ -37,11 +37,13 @@ ERROR_LEASE_EXHAUSTED = "SEG-5002"
 
 
 def _job_select() -> Select[Any]:
-    return select(segment_jobs, sandboxes.c.org_id, sandboxes.c.name.label("sandbox_name"),
-                  sandboxes.c.type.label("sandbox_type"),
-                  sandboxes.c.is_default.label("sandbox_default")).join(
-        sandboxes, sandboxes.c.id == segment_jobs.c.sandbox_id
-    )
+    return select(
+        segment_jobs,
+        sandboxes.c.org_id,
+        sandboxes.c.name.label("sandbox_name"),
+        sandboxes.c.type.label("sandbox_type"),
+        sandboxes.c.is_default.label("sandbox_default"),
+    ).join(sandboxes, sandboxes.c.id == segment_jobs.c.sandbox_id)
 
 
 def _to_job(row: Any) -> SegmentJob:
@@ -65,16 +67,19 @@ class SqlJobRepository:
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, sandbox_id: str, job_id: str) -> SegmentJob | None:
-        query = _job_select().where(segment_jobs.c.id == job_id,
-                                    segment_jobs.c.sandbox_id == sandbox_id)
+        query = _job_select().where(
+            segment_jobs.c.id == job_id, segment_jobs.c.sandbox_id == sandbox_id
+        )
         return self._one(query)
 
     def get_any(self, job_id: str) -> SegmentJob | None:
         return self._one(_job_select().where(segment_jobs.c.id == job_id))
 
     def find_by_request_id(self, sandbox_id: str, client_request_id: str) -> SegmentJob | None:
-        query = _job_select().where(segment_jobs.c.sandbox_id == sandbox_id,
-                                    segment_jobs.c.client_request_id == client_request_id)
+        query = _job_select().where(
+            segment_jobs.c.sandbox_id == sandbox_id,
+            segment_jobs.c.client_request_id == client_request_id,
+        )
         return self._one(query)
 
     def list_for_sandbox(self, sandbox_id: str, status: str | None = None) -> list[SegmentJob]:
@@ -86,8 +91,9 @@ class SqlJobRepository:
             return [_to_job(row) for row in conn.execute(query)]
 
     def many(self, sandbox_id: str, job_ids: Sequence[str]) -> dict[str, SegmentJob]:
-        query = _job_select().where(segment_jobs.c.sandbox_id == sandbox_id,
-                                    segment_jobs.c.id.in_(list(job_ids)))
+        query = _job_select().where(
+            segment_jobs.c.sandbox_id == sandbox_id, segment_jobs.c.id.in_(list(job_ids))
+        )
         with self.db.engine.connect() as conn:
             return {job.id: job for job in map(_to_job, conn.execute(query))}
 
@@ -136,7 +142,9 @@ class SqlJobRepository:
 
     # --- claim and lease -----------------------------------------------------------------
 
-    def claim(self, worker_id: str, now: int, lease_ms: int, max_attempts: int) -> SegmentJob | None:
+    def claim(
+        self, worker_id: str, now: int, lease_ms: int, max_attempts: int
+    ) -> SegmentJob | None:
         with self.db.transaction() as conn:
             self._recover_expired(conn, now, max_attempts)
             for job_id, sandbox_id in self._candidates(conn):
@@ -158,16 +166,26 @@ class SqlJobRepository:
             query = query.with_for_update(skip_locked=True)
         return [(row.id, row.sandbox_id) for row in conn.execute(query)]
 
-    def _try_claim(self, conn: Connection, job_id: str, sandbox_id: str, worker_id: str,
-                   now: int, lease_ms: int) -> bool:
+    def _try_claim(
+        self,
+        conn: Connection,
+        job_id: str,
+        sandbox_id: str,
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+    ) -> bool:
         if not self.db.is_sqlite:
             # One claim at a time per sandbox: jobs of a sandbox run one after the other.
-            conn.execute(select(sandboxes.c.id).where(sandboxes.c.id == sandbox_id)
-                         .with_for_update())
+            conn.execute(
+                select(sandboxes.c.id).where(sandboxes.c.id == sandbox_id).with_for_update()
+            )
         if self._sandbox_busy(conn, sandbox_id):
-            conn.execute(update(segment_jobs).where(
-                segment_jobs.c.id == job_id, segment_jobs.c.status == JobStatus.NEW.value
-            ).values(status=JobStatus.QUEUED.value, updated_ms=now))
+            conn.execute(
+                update(segment_jobs)
+                .where(segment_jobs.c.id == job_id, segment_jobs.c.status == JobStatus.NEW.value)
+                .values(status=JobStatus.QUEUED.value, updated_ms=now)
+            )
             return False
         result = conn.execute(
             update(segment_jobs)
@@ -184,65 +202,99 @@ class SqlJobRepository:
         return result.rowcount == 1
 
     def _sandbox_busy(self, conn: Connection, sandbox_id: str) -> bool:
-        query = select(exists().where(segment_jobs.c.sandbox_id == sandbox_id,
-                                      segment_jobs.c.status.in_(_ACTIVE)))
+        query = select(
+            exists().where(
+                segment_jobs.c.sandbox_id == sandbox_id, segment_jobs.c.status.in_(_ACTIVE)
+            )
+        )
         return bool(conn.execute(query).scalar())
 
     def _recover_expired(self, conn: Connection, now: int, max_attempts: int) -> None:
         """Jobs whose worker stopped heart-beating: run again, or give up after
         ``max_attempts``; an expired CANCELLING job is simply CANCELLED."""
         expired = segment_jobs.c.lease_expires_ms < now
-        conn.execute(update(segment_jobs).where(
-            segment_jobs.c.status == JobStatus.CANCELLING.value, expired
-        ).values(status=JobStatus.CANCELLED.value, worker_id=None, updated_ms=now))
+        conn.execute(
+            update(segment_jobs)
+            .where(segment_jobs.c.status == JobStatus.CANCELLING.value, expired)
+            .values(status=JobStatus.CANCELLED.value, worker_id=None, updated_ms=now)
+        )
         processing = and_(segment_jobs.c.status == JobStatus.PROCESSING.value, expired)
-        conn.execute(update(segment_jobs).where(
-            processing, segment_jobs.c.attempts >= max_attempts
-        ).values(status=JobStatus.FAILED.value, worker_id=None, updated_ms=now, errors=[{
-            "code": ERROR_LEASE_EXHAUSTED,
-            "msg": f"the job's worker stopped responding {max_attempts} times",
-        }]))
-        conn.execute(update(segment_jobs).where(processing).values(
-            status=JobStatus.QUEUED.value, worker_id=None, updated_ms=now))
+        conn.execute(
+            update(segment_jobs)
+            .where(processing, segment_jobs.c.attempts >= max_attempts)
+            .values(
+                status=JobStatus.FAILED.value,
+                worker_id=None,
+                updated_ms=now,
+                errors=[
+                    {
+                        "code": ERROR_LEASE_EXHAUSTED,
+                        "msg": f"the job's worker stopped responding {max_attempts} times",
+                    }
+                ],
+            )
+        )
+        conn.execute(
+            update(segment_jobs)
+            .where(processing)
+            .values(status=JobStatus.QUEUED.value, worker_id=None, updated_ms=now)
+        )
 
     def heartbeat(self, job_id: str, worker_id: str, now: int, lease_ms: int) -> JobStatus | None:
         with self.db.transaction() as conn:
             result = conn.execute(
                 update(segment_jobs)
-                .where(segment_jobs.c.id == job_id, segment_jobs.c.worker_id == worker_id,
-                       segment_jobs.c.status.in_(_ACTIVE))
+                .where(
+                    segment_jobs.c.id == job_id,
+                    segment_jobs.c.worker_id == worker_id,
+                    segment_jobs.c.status.in_(_ACTIVE),
+                )
                 .values(lease_expires_ms=now + lease_ms)
             )
             if result.rowcount != 1:
                 return None
-            status = conn.execute(select(segment_jobs.c.status)
-                                  .where(segment_jobs.c.id == job_id)).scalar_one()
+            status = conn.execute(
+                select(segment_jobs.c.status).where(segment_jobs.c.id == job_id)
+            ).scalar_one()
         return JobStatus(status)
 
-    def record_progress(self, job_id: str, worker_id: str, progress: dict[str, Any],
-                        metrics: dict[str, Any]) -> bool:
+    def record_progress(
+        self, job_id: str, worker_id: str, progress: dict[str, Any], metrics: dict[str, Any]
+    ) -> bool:
         with self.db.transaction() as conn:
             result = conn.execute(
                 update(segment_jobs)
-                .where(segment_jobs.c.id == job_id, segment_jobs.c.worker_id == worker_id,
-                       segment_jobs.c.status.in_(_ACTIVE))
+                .where(
+                    segment_jobs.c.id == job_id,
+                    segment_jobs.c.worker_id == worker_id,
+                    segment_jobs.c.status.in_(_ACTIVE),
+                )
                 .values(progress=progress, metrics=metrics, updated_ms=now_ms())
             )
         return result.rowcount == 1
 
     # --- finish and cancel ---------------------------------------------------------------
 
-    def finish(self, job_id: str, worker_id: str, outcome: Finish,
-               before_commit: Callable[[], None]) -> bool:
+    def finish(
+        self, job_id: str, worker_id: str, outcome: Finish, before_commit: Callable[[], None]
+    ) -> bool:
         now = now_ms()
         with self.db.transaction() as conn:
             result = conn.execute(
                 update(segment_jobs)
-                .where(segment_jobs.c.id == job_id, segment_jobs.c.worker_id == worker_id,
-                       segment_jobs.c.status.in_(_FINISH_FROM[outcome.status]))
-                .values(status=outcome.status.value, metrics=outcome.metrics,
-                        errors=outcome.errors, lease_expires_ms=None, updated_ms=now,
-                        progress={"stage": outcome.status.value.lower()})
+                .where(
+                    segment_jobs.c.id == job_id,
+                    segment_jobs.c.worker_id == worker_id,
+                    segment_jobs.c.status.in_(_FINISH_FROM[outcome.status]),
+                )
+                .values(
+                    status=outcome.status.value,
+                    metrics=outcome.metrics,
+                    errors=outcome.errors,
+                    lease_expires_ms=None,
+                    updated_ms=now,
+                    progress={"stage": outcome.status.value.lower()},
+                )
             )
             if result.rowcount != 1:
                 return False
@@ -252,23 +304,38 @@ class SqlJobRepository:
         return True
 
     def _record_snapshots(self, conn: Connection, job_id: str, outcome: Finish, now: int) -> None:
-        row = conn.execute(select(segment_jobs.c.sandbox_id, segment_jobs.c.batch_id)
-                           .where(segment_jobs.c.id == job_id)).one()
+        row = conn.execute(
+            select(segment_jobs.c.sandbox_id, segment_jobs.c.batch_id).where(
+                segment_jobs.c.id == job_id
+            )
+        ).one()
         evaluated = outcome.evaluation_time_ms or now
-        conn.execute(membership_snapshots.insert(), [
-            {"job_id": job_id, "segment_id": sid, "sandbox_id": row.sandbox_id,
-             "batch_id": row.batch_id, "evaluated_ms": evaluated}
-            for sid in outcome.evaluated_segment_ids
-        ])
+        conn.execute(
+            membership_snapshots.insert(),
+            [
+                {
+                    "job_id": job_id,
+                    "segment_id": sid,
+                    "sandbox_id": row.sandbox_id,
+                    "batch_id": row.batch_id,
+                    "evaluated_ms": evaluated,
+                }
+                for sid in outcome.evaluated_segment_ids
+            ],
+        )
 
     def request_cancel(self, sandbox_id: str, job_id: str, now: int) -> JobStatus:
         with self.db.transaction() as conn:
             mine = and_(segment_jobs.c.id == job_id, segment_jobs.c.sandbox_id == sandbox_id)
-            conn.execute(update(segment_jobs).where(
-                mine, segment_jobs.c.status.in_(_WAITING)
-            ).values(status=JobStatus.CANCELLED.value, updated_ms=now))
-            conn.execute(update(segment_jobs).where(
-                mine, segment_jobs.c.status == JobStatus.PROCESSING.value
-            ).values(status=JobStatus.CANCELLING.value, updated_ms=now))
+            conn.execute(
+                update(segment_jobs)
+                .where(mine, segment_jobs.c.status.in_(_WAITING))
+                .values(status=JobStatus.CANCELLED.value, updated_ms=now)
+            )
+            conn.execute(
+                update(segment_jobs)
+                .where(mine, segment_jobs.c.status == JobStatus.PROCESSING.value)
+                .values(status=JobStatus.CANCELLING.value, updated_ms=now)
+            )
             status = conn.execute(select(segment_jobs.c.status).where(mine)).scalar_one()
         return JobStatus(status)

@@ -44,16 +44,17 @@ class SqlLakeCatalog:
             raise ValueError(f"unknown dataset class {schema_name!r}")
         dataset = Dataset(str(uuid.uuid4()), name, schema_name, now_ms())
         with self.db.transaction() as conn:
-            conn.execute(datasets.insert().values(sandbox_id=tenant.sandbox_id,
-                                                  **dataset.__dict__))
+            conn.execute(datasets.insert().values(sandbox_id=tenant.sandbox_id, **dataset.__dict__))
         return dataset
 
     def datasets(self, tenant: Tenant) -> list[Dataset]:
-        query = select(datasets).where(datasets.c.sandbox_id == tenant.sandbox_id).order_by(
-            datasets.c.created_ms)
+        query = (
+            select(datasets)
+            .where(datasets.c.sandbox_id == tenant.sandbox_id)
+            .order_by(datasets.c.created_ms)
+        )
         with self.db.engine.connect() as conn:
-            return [Dataset(r.id, r.name, r.schema_name, r.created_ms)
-                    for r in conn.execute(query)]
+            return [Dataset(r.id, r.name, r.schema_name, r.created_ms) for r in conn.execute(query)]
 
     def dataset(self, tenant: Tenant, dataset_id: str) -> Dataset | None:
         return next((d for d in self.datasets(tenant) if d.id == dataset_id), None)
@@ -61,13 +62,28 @@ class SqlLakeCatalog:
     def batch_dir(self, tenant: Tenant, dataset_id: str, batch_id: str) -> Path:
         return self.lake.batch_dir(tenant.org_id, tenant.sandbox_name, dataset_id, batch_id)
 
-    def record_batch(self, dataset_id: str, batch_id: str, *, status: str, records_read: int,
-                     records_written: int, errors: list[dict[str, Any]] | None) -> None:
+    def record_batch(
+        self,
+        dataset_id: str,
+        batch_id: str,
+        *,
+        status: str,
+        records_read: int,
+        records_written: int,
+        errors: list[dict[str, Any]] | None,
+    ) -> None:
         with self.db.transaction() as conn:
-            conn.execute(batches.insert().values(
-                id=batch_id, dataset_id=dataset_id, status=status, records_read=records_read,
-                records_written=records_written, errors=errors, created_ms=now_ms(),
-            ))
+            conn.execute(
+                batches.insert().values(
+                    id=batch_id,
+                    dataset_id=dataset_id,
+                    status=status,
+                    records_read=records_read,
+                    records_written=records_written,
+                    errors=errors,
+                    created_ms=now_ms(),
+                )
+            )
 
     def profile_files(self, tenant: Tenant) -> list[Path]:
         return self._files(tenant, PROFILE_CLASS)
@@ -79,8 +95,11 @@ class SqlLakeCatalog:
         query = (
             select(batches.c.id, batches.c.dataset_id)
             .join(datasets, datasets.c.id == batches.c.dataset_id)
-            .where(datasets.c.sandbox_id == tenant.sandbox_id,
-                   datasets.c.schema_name == schema_name, batches.c.status == BATCH_SUCCESS)
+            .where(
+                datasets.c.sandbox_id == tenant.sandbox_id,
+                datasets.c.schema_name == schema_name,
+                batches.c.status == BATCH_SUCCESS,
+            )
             .order_by(batches.c.created_ms, batches.c.id)
         )
         with self.db.engine.connect() as conn:
@@ -90,20 +109,30 @@ class SqlLakeCatalog:
             files += sorted(self.batch_dir(tenant, row.dataset_id, row.id).glob("*.parquet"))
         return files
 
-    def previous_memberships(self, tenant: Tenant,
-                             segment_ids: Sequence[str]) -> list[tuple[list[Path], list[str]]]:
+    def previous_memberships(
+        self, tenant: Tenant, segment_ids: Sequence[str]
+    ) -> list[tuple[list[Path], list[str]]]:
         latest = (
-            select(membership_snapshots.c.segment_id,
-                   func.max(membership_snapshots.c.evaluated_ms).label("evaluated_ms"))
-            .where(membership_snapshots.c.sandbox_id == tenant.sandbox_id,
-                   membership_snapshots.c.segment_id.in_(list(segment_ids)))
+            select(
+                membership_snapshots.c.segment_id,
+                func.max(membership_snapshots.c.evaluated_ms).label("evaluated_ms"),
+            )
+            .where(
+                membership_snapshots.c.sandbox_id == tenant.sandbox_id,
+                membership_snapshots.c.segment_id.in_(list(segment_ids)),
+            )
             .group_by(membership_snapshots.c.segment_id)
             .subquery()
         )
-        query = select(membership_snapshots.c.segment_id, membership_snapshots.c.batch_id).join(
-            latest, (latest.c.segment_id == membership_snapshots.c.segment_id)
-            & (latest.c.evaluated_ms == membership_snapshots.c.evaluated_ms),
-        ).where(membership_snapshots.c.sandbox_id == tenant.sandbox_id)
+        query = (
+            select(membership_snapshots.c.segment_id, membership_snapshots.c.batch_id)
+            .join(
+                latest,
+                (latest.c.segment_id == membership_snapshots.c.segment_id)
+                & (latest.c.evaluated_ms == membership_snapshots.c.evaluated_ms),
+            )
+            .where(membership_snapshots.c.sandbox_id == tenant.sandbox_id)
+        )
         with self.db.engine.connect() as conn:
             rows = conn.execute(query).all()
         by_batch: dict[str, list[str]] = {}

@@ -37,26 +37,45 @@ class TenantRepository:
         sandbox_id = str(uuid.uuid4())
         now = now_ms()
         with self.db.transaction() as conn:
-            conn.execute(sandboxes.insert().values(
-                id=sandbox_id, org_id=org_id, name=name,
-                type="production" if name == "prod" else "development",
-                is_default=name == "prod", created_ms=now,
-            ))
-            conn.execute(merge_policies.insert().values(
-                id=str(uuid.uuid4()), sandbox_id=sandbox_id, name=DEFAULT_MERGE_POLICY_NAME,
-                schema_name=PROFILE_CLASS, version=1, is_default=True, identity_graph="none",
-                attribute_merge="timestampOrdered", updated_ms=now,
-            ))
+            conn.execute(
+                sandboxes.insert().values(
+                    id=sandbox_id,
+                    org_id=org_id,
+                    name=name,
+                    type="production" if name == "prod" else "development",
+                    is_default=name == "prod",
+                    created_ms=now,
+                )
+            )
+            conn.execute(
+                merge_policies.insert().values(
+                    id=str(uuid.uuid4()),
+                    sandbox_id=sandbox_id,
+                    name=DEFAULT_MERGE_POLICY_NAME,
+                    schema_name=PROFILE_CLASS,
+                    version=1,
+                    is_default=True,
+                    identity_graph="none",
+                    attribute_merge="timestampOrdered",
+                    updated_ms=now,
+                )
+            )
 
     def resolve(self, org_id: str, sandbox_name: str) -> Tenant | None:
-        query = select(sandboxes).where(sandboxes.c.org_id == org_id,
-                                        sandboxes.c.name == sandbox_name)
+        query = select(sandboxes).where(
+            sandboxes.c.org_id == org_id, sandboxes.c.name == sandbox_name
+        )
         with self.db.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return Tenant(org_id=org_id, sandbox_id=row.id, sandbox_name=row.name,
-                      sandbox_type=row.type, sandbox_default=row.is_default)
+        return Tenant(
+            org_id=org_id,
+            sandbox_id=row.id,
+            sandbox_name=row.name,
+            sandbox_type=row.type,
+            sandbox_default=row.is_default,
+        )
 
     def default_merge_policy(self, tenant: Tenant) -> MergePolicyRef:
         query = select(merge_policies.c.id, merge_policies.c.version).where(

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from segmint.pql.types import ArrayType, MapType, ObjectType, PQLType, ScalarKind, ScalarType, Schema
+from segmint.pql.types import (
+    ArrayType,
+    MapType,
+    ObjectType,
+    PQLType,
+    ScalarKind,
+    ScalarType,
+    Schema,
+)
 
 PROFILE_ID_COLUMN = "__profile_id"
 

@@ -88,14 +88,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("sandbox_id", "client_request_id", name="uq_segment_jobs_request"),
     )
     op.create_index("ix_segment_jobs_claim", "segment_jobs", ["status", "created_ms"])
-    op.create_index(
-        "ix_segment_jobs_sandbox_created", "segment_jobs", ["sandbox_id", "created_ms"]
-    )
+    op.create_index("ix_segment_jobs_sandbox_created", "segment_jobs", ["sandbox_id", "created_ms"])
     op.create_table(
         "membership_snapshots",
-        sa.Column(
-            "job_id", sa.String(36), sa.ForeignKey("segment_jobs.id"), primary_key=True
-        ),
+        sa.Column("job_id", sa.String(36), sa.ForeignKey("segment_jobs.id"), primary_key=True),
         sa.Column("segment_id", sa.String(36), primary_key=True),
         sa.Column("sandbox_id", sa.String(36), sa.ForeignKey("sandboxes.id"), nullable=False),
         sa.Column("batch_id", sa.String(36), nullable=False),
