@@ -105,9 +105,12 @@ def run_job(store: Store, settings: Settings) -> dict[str, float]:
     done = store.jobs.get(tenant.sandbox_id, job.id)
     assert done is not None and done.status is JobStatus.SUCCEEDED, done and done.errors
     evaluation = done.metrics["profileSegmentationTime"]["totalTimeInMs"] / 1000
+    stage_ms = (done.progress or {}).get("stageMs", {})
     return {
         "job total": total,
         "claim+compile": stages.get("evaluating", start) - start,
+        "  evaluate": stage_ms.get("evaluate", 0.0) / 1000,
+        "  write": stage_ms.get("write", 0.0) / 1000,
         "evaluate+write": evaluation,
         "commit": total - (stages.get("evaluating", start) - start) - evaluation,
         "now": done.evaluation_time_ms or 0,
@@ -151,7 +154,14 @@ def main() -> int:
             store.close()
             shutil.rmtree(home, ignore_errors=True)
     print(f"{len(SAMPLE_DEFINITIONS)} definitions, one job, median of {args.repeat} runs:")
-    for stage in ("claim+compile", "evaluate+write", "commit", "job total"):
+    for stage in (
+        "claim+compile",
+        "evaluate+write",
+        "  evaluate",
+        "  write",
+        "commit",
+        "job total",
+    ):
         print(f"  {stage:<16} {statistics.median(r[stage] for r in runs):8.3f} s")
     job_total = statistics.median(r["job total"] for r in runs)
     baseline = statistics.median(baselines)

@@ -51,6 +51,7 @@ class Evaluation:
     staging: Path
     final: Path
     evaluation_time_ms: int
+    stage_ms: dict[str, float]
 
     def publish(self) -> None:
         """Make the membership batch visible: one atomic rename."""
@@ -124,7 +125,11 @@ def evaluate_job(
     _close_span(metrics["profileSegmentationTime"])
     metrics.update(segment_metrics(job, stats))
     return Evaluation(
-        metrics=metrics, staging=staging, final=final, evaluation_time_ms=evaluation_ms
+        metrics=metrics,
+        staging=staging,
+        final=final,
+        evaluation_time_ms=evaluation_ms,
+        stage_ms={"evaluate": round(stats.evaluate_ms, 1), "write": round(stats.write_ms, 1)},
     )
 
 

@@ -32,6 +32,7 @@ class Finish:
     errors: list[dict[str, Any]] | None = None
     evaluated_segment_ids: Sequence[str] = ()
     evaluation_time_ms: int | None = None
+    stage_ms: dict[str, float] | None = None  # where the time went, kept with the job
 
 
 class JobRepository(Protocol):

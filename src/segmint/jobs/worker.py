@@ -184,6 +184,7 @@ class Worker:
             evaluation.metrics,
             evaluated_segment_ids=job.segment_ids,
             evaluation_time_ms=evaluation.evaluation_time_ms,
+            stage_ms=evaluation.stage_ms,
         )
         try:
             done = self.repo.finish(job.id, self.worker_id, outcome, evaluation.publish)

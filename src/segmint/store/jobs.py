@@ -293,7 +293,10 @@ class SqlJobRepository:
                     errors=outcome.errors,
                     lease_expires_ms=None,
                     updated_ms=now,
-                    progress={"stage": outcome.status.value.lower()},
+                    progress={
+                        "stage": outcome.status.value.lower(),
+                        "stageMs": outcome.stage_ms or {},
+                    },
                 )
             )
             if result.rowcount != 1:
