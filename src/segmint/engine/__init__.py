@@ -1,12 +1,24 @@
-"""Evaluation of checked PQL: the reference interpreter, the SQL compilers and the planner.
+"""Evaluation of checked PQL: the reference interpreter, the SQL compilers and planner, and the
+runners that execute a segment job.
 
     evaluate(expr, profile, events, now)          the oracle, one profile at a time
     check_supported(expr, engine="duckdb")        reject what an engine cannot run, before a job
     compile_expression(expr, now)                 one expression → sqlglot
     plan_segments(segments, now)                  many segments → one sqlglot query
+    DuckDBRunner().run_membership(...)            evaluate + diff + write Parquet → MembershipStats
 """
 
 from segmint.engine.interpreter.evaluator import evaluate
+from segmint.engine.runners import DuckDBRunner, MembershipStats, QueryCancelled, SegmentCounts
 from segmint.engine.sql import check_supported, compile_expression, plan_segments
 
-__all__ = ["check_supported", "compile_expression", "evaluate", "plan_segments"]
+__all__ = [
+    "DuckDBRunner",
+    "MembershipStats",
+    "QueryCancelled",
+    "SegmentCounts",
+    "check_supported",
+    "compile_expression",
+    "evaluate",
+    "plan_segments",
+]
