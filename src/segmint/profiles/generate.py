@@ -571,10 +571,7 @@ def _vocab(values: tuple[Any, ...] | list[Any]) -> pa.Array:
 
 # --- profiles --------------------------------------------------------------------------------
 
-_FIRST_NAMES = _vocab(FEMALE_NAMES + MALE_NAMES)
-_FIRST_NAMES_LOWER = _vocab([n.lower() for n in FEMALE_NAMES + MALE_NAMES])
-_LAST_NAMES = _vocab(LAST_NAMES)
-_LAST_NAMES_LOWER = _vocab([n.lower() for n in LAST_NAMES])
+_FIRST_NAMES = FEMALE_NAMES + MALE_NAMES
 _CITY_COUNTRY = np.array([_COUNTRY_INDEX[c[3]] for c in CITIES], dtype=np.int64)
 _CITY_WEIGHTS = _weights([c[4] for c in CITIES])
 
@@ -660,7 +657,7 @@ def _names(rng: np.random.Generator, size: int) -> _Names:
 
 def _person(rng: np.random.Generator, names: _Names, clock: _Clock) -> pa.StructArray:
     size = len(names.first)
-    first, last = _FIRST_NAMES.take(names.first), _LAST_NAMES.take(names.last)
+    first, last = _vocab(_FIRST_NAMES).take(names.first), _vocab(LAST_NAMES).take(names.last)
     age_years = np.clip(rng.normal(42.0, 16.0, size), 18.01, 90.99)
     birth = (clock.today - (age_years * 365.2425).astype(np.int64)).astype("datetime64[D]")
     month_day = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
@@ -739,9 +736,9 @@ def _emails(rng: np.random.Generator, names: _Names, index: Ints) -> pa.Array:
     has_email = rng.random(size) < SHARE_WITH_EMAIL
     domain = _vocab(EMAIL_DOMAINS).take(_choose(rng, _weights(EMAIL_DOMAIN_WEIGHTS), size))
     address = _concat(
-        _FIRST_NAMES_LOWER.take(names.first),
+        _vocab([n.lower() for n in _FIRST_NAMES]).take(names.first),
         ".",
-        _LAST_NAMES_LOWER.take(names.last),
+        _vocab([n.lower() for n in LAST_NAMES]).take(names.last),
         pc.cast(pa.array(index), pa.string()),
         "@",
         domain,
@@ -949,7 +946,6 @@ _COUNTRY_CURRENCY = np.array([_CURRENCIES.index(c.currency) for c in COUNTRIES],
 _CURRENCY_RATES = np.array(
     [next(c.usd_rate for c in COUNTRIES if c.currency == code) for code in _CURRENCIES]
 )
-_SKUS = _vocab([f"SKU-{100_001 + i}" for i in range(len(PRODUCTS))])
 _PRODUCT_PRICES = np.array([p[2] for p in PRODUCTS])
 
 
@@ -974,7 +970,7 @@ def _product_items(
         _type(EVENT_SCHEMA, "productListItems").value_type,
         len(product),
         {
-            "SKU": _SKUS.take(product),
+            "SKU": _vocab([f"SKU-{100_001 + i}" for i in range(len(PRODUCTS))]).take(product),
             "name": _vocab([p[0] for p in PRODUCTS]).take(product),
             "quantity": quantity,
             "priceTotal": price,
