@@ -238,19 +238,16 @@ def test_pql_strings_and_file_names_cannot_inject_sql(tmp_path: Path) -> None:
 def test_interrupt_cancels_a_running_evaluation(tmp_path: Path) -> None:
     events = tmp_path / "events.parquet"
     profiles = tmp_path / "profiles.parquet"
-    heavy_events = (
-        "COPY (SELECT 'p' || (i % 200000) AS __profile_id, "
-        "TIMESTAMP '2025-06-01' + to_seconds(i % 1500000) AS timestamp, "
-        "'type' || (i % 10) AS eventType FROM range(2000000) t(i)) "
-        f"TO '{events}' (FORMAT parquet)"
-    )
-    heavy_profiles = (
-        "COPY (SELECT 'p' || i AS __profile_id, {'city': 'c' || (i % 7)} AS homeAddress "
-        f"FROM range(200000) t(i)) TO '{profiles}' (FORMAT parquet)"
-    )
     with duckdb.connect() as connection:
-        connection.execute(heavy_events)
-        connection.execute(heavy_profiles)
+        connection.sql(
+            "SELECT 'p' || (i % 200000) AS __profile_id, "
+            "TIMESTAMP '2025-06-01' + to_seconds(i % 1500000) AS timestamp, "
+            "'type' || (i % 10) AS eventType FROM range(2000000) t(i)"
+        ).write_parquet(str(events))
+        connection.sql(
+            "SELECT 'p' || i AS __profile_id, {'city': 'c' || (i % 7)} AS homeAddress "
+            "FROM range(200000) t(i)"
+        ).write_parquet(str(profiles))
     conditions = [
         pql(
             f'(select X from xEvent where X.eventType = "type{n}" and X.timestamp occurs '
@@ -284,6 +281,14 @@ def test_interrupt_cancels_a_running_evaluation(tmp_path: Path) -> None:
     worker.join(timeout=120)
     assert not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], QueryCancelled)
+
+
+def test_memory_limit_and_spill_directory(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    runner = DuckDBRunner(threads=1, memory_limit="256MB", temp_directory=spill)
+    lake = write_lake(tmp_path / "lake", [profile("a", "Paris"), profile("b", "Rome")], [])
+    stats, _ = run(lake, [("paris", PARIS)], tmp_path / "out", runner=runner)
+    assert stats.segments["paris"].qualified == 1
 
 
 def test_interrupt_when_idle_does_nothing(tmp_path: Path) -> None:

@@ -525,5 +525,7 @@ def _describe(node: object) -> str:
         "Name": "an unresolved name (check the expression first)",
         "ImplicitScope": "the profile as a value",
         "VarRef": "an event variable as a value",
+        "ContextRef": "a context-data reference @{…}",
+        "ParamRef": "the profile as a value",
     }
     return names.get(type(node).__name__, type(node).__name__)
