@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from segmint.api.app import open_store
+from segmint.cli.context import CommandError, open_sandbox
+from segmint.jobs.model import Tenant
 from segmint.profiles.ingest import IngestError, read_records, write_batch
 from segmint.settings import Settings
-from segmint.store import BATCH_FAILED, BATCH_SUCCESS
+from segmint.store import BATCH_FAILED, BATCH_SUCCESS, Dataset, Store
 from segmint.xdm import DEFAULT_SCHEMA, EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
 
 KINDS: dict[str, tuple[Literal["profile", "event"], str]] = {
@@ -36,21 +37,10 @@ def ingest_files(
     console: Console,
 ) -> int:
     if kind not in KINDS:
-        console.print(f"[red]--kind must be 'profile' or 'event', got {kind!r}[/]")
-        return 2
+        raise CommandError(f"--kind must be 'profile' or 'event', got {kind!r}", exit_code=2)
     record_kind, schema_name = KINDS[kind]
-    store = open_store(settings)
-    try:
-        tenant = store.tenants.resolve(settings.org_id, sandbox)
-        if tenant is None:
-            console.print(f"[red]unknown sandbox {sandbox!r}[/]")
-            return 2
-        dataset = next(
-            (d for d in store.catalog.datasets(tenant) if d.name == dataset_name), None
-        ) or store.catalog.create_dataset(tenant, dataset_name, schema_name)
-        if dataset.schema_name != schema_name:
-            console.print(f"[red]dataset {dataset_name!r} holds {dataset.schema_name}[/]")
-            return 2
+    with open_sandbox(settings, sandbox) as (store, tenant):
+        dataset = _dataset(store, tenant, dataset_name, schema_name)
         batch_id = str(uuid.uuid4())
         out_dir = store.catalog.batch_dir(tenant, dataset.id, batch_id)
         try:
@@ -58,8 +48,7 @@ def ingest_files(
                 _records(files), kind=record_kind, schema=DEFAULT_SCHEMA, out_dir=out_dir
             )
         except IngestError as exc:
-            console.print(f"[red]{exc}[/]")
-            return 1
+            raise CommandError(str(exc)) from exc
         status = BATCH_SUCCESS if result.records_written else BATCH_FAILED
         errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in result.errors]
         store.catalog.record_batch(
@@ -70,12 +59,18 @@ def ingest_files(
             records_written=result.records_written,
             errors=errors or None,
         )
-        for error in errors[:SHOWN_ERRORS]:
-            console.print(f"  row {error['row']}: {error['field']}: {error['reason']}")
-        console.print(
-            f"batch {batch_id} ({status}): {result.records_written} of "
-            f"{result.records_read} records written to dataset {dataset.id}"
-        )
-        return 0 if status == BATCH_SUCCESS else 1
-    finally:
-        store.close()
+    for error in errors[:SHOWN_ERRORS]:
+        console.print(f"  row {error['row']}: {error['field']}: {error['reason']}", markup=False)
+    console.print(
+        f"batch {batch_id} ({status}): {result.records_written} of "
+        f"{result.records_read} records written to dataset {dataset.id}"
+    )
+    return 0 if status == BATCH_SUCCESS else 1
+
+
+def _dataset(store: Store, tenant: Tenant, name: str, schema_name: str) -> Dataset:
+    existing = next((d for d in store.catalog.datasets(tenant) if d.name == name), None)
+    dataset = existing or store.catalog.create_dataset(tenant, name, schema_name)
+    if dataset.schema_name != schema_name:
+        raise CommandError(f"dataset {name!r} holds {dataset.schema_name}", exit_code=2)
+    return dataset

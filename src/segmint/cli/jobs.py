@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from segmint.api import wire
-from segmint.api.app import make_worker, open_store
+from segmint.api.app import make_worker
+from segmint.cli.context import CommandError, open_sandbox
 from segmint.cli.main import dump, job_table
 from segmint.jobs.model import JobStatus, Tenant
 from segmint.jobs.service import (
@@ -21,15 +22,6 @@ from segmint.jobs.service import (
 from segmint.settings import Settings
 from segmint.store import Store
 
-STAGES = ("NEW", "QUEUED", "compiling", "evaluating", "SUCCEEDED")
-
-
-def _tenant(store: Store, settings: Settings, sandbox: str, console: Console) -> Tenant | None:
-    tenant = store.tenants.resolve(settings.org_id, sandbox)
-    if tenant is None:
-        console.print(f"[red]unknown sandbox {sandbox!r}[/]")
-    return tenant
-
 
 def run_job(
     settings: Settings,
@@ -39,23 +31,16 @@ def run_job(
     detach: bool,
     console: Console,
 ) -> int:
-    store = open_store(settings)
-    try:
-        tenant = _tenant(store, settings, sandbox, console)
-        if tenant is None:
-            return 2
+    with open_sandbox(settings, sandbox) as (store, tenant):
         ids = ("*",) if all_segments else tuple(segment_ids)
         try:
             job, _ = create_job(store.jobs, store.definitions, tenant, JobRequest(ids))
         except (JobRequestError, JobConflictError) as exc:
-            console.print(f"[red]{exc}[/]")
-            return 2
+            raise CommandError(str(exc), exit_code=2) from exc
         console.print(f"created segment job {job.id} (batch {job.batch_id})")
         if detach:
             return 0
         return _run_here(store, settings, tenant, job.id, console)
-    finally:
-        store.close()
 
 
 def _run_here(
@@ -96,50 +81,33 @@ def _run_here(
 def list_jobs(
     settings: Settings, sandbox: str, status: str | None, limit: int, console: Console
 ) -> int:
-    store = open_store(settings)
     try:
-        tenant = _tenant(store, settings, sandbox, console)
-        if tenant is None:
-            return 2
-        jobs = store.jobs.list_for_sandbox(tenant.sandbox_id, status.upper() if status else None)
-        newest = sorted(jobs, key=lambda j: j.created_ms, reverse=True)[:limit]
-        console.print(job_table([wire.segment_job(j) for j in newest]))
-        return 0
-    finally:
-        store.close()
+        wanted = JobStatus(status.upper()) if status else None
+    except ValueError as exc:
+        raise CommandError(f"unknown status {status!r}", exit_code=2) from exc
+    with open_sandbox(settings, sandbox) as (store, tenant):
+        jobs = store.jobs.list_for_sandbox(tenant.sandbox_id, wanted.value if wanted else None)
+    newest = sorted(jobs, key=lambda j: j.created_ms, reverse=True)[:limit]
+    console.print(job_table([wire.segment_job(j) for j in newest]))
+    return 0
 
 
 def get_job(settings: Settings, sandbox: str, job_id: str, console: Console) -> int:
-    store = open_store(settings)
-    try:
-        tenant = _tenant(store, settings, sandbox, console)
-        if tenant is None:
-            return 2
+    with open_sandbox(settings, sandbox) as (store, tenant):
         job = store.jobs.get(tenant.sandbox_id, job_id)
-        if job is None:
-            console.print(f"[red]segment job {job_id} not found[/]")
-            return 1
-        dump(wire.segment_job(job))
-        return 0
-    finally:
-        store.close()
+    if job is None:
+        raise CommandError(f"segment job {job_id} not found")
+    dump(wire.segment_job(job))
+    return 0
 
 
 def cancel(settings: Settings, sandbox: str, job_id: str, console: Console) -> int:
-    store = open_store(settings)
-    try:
-        tenant = _tenant(store, settings, sandbox, console)
-        if tenant is None:
-            return 2
+    with open_sandbox(settings, sandbox) as (store, tenant):
         try:
             status = cancel_job(store.jobs, tenant, job_id)
-        except LookupError:
-            console.print(f"[red]segment job {job_id} not found[/]")
-            return 1
+        except LookupError as exc:
+            raise CommandError(f"segment job {job_id} not found") from exc
         except JobConflictError as exc:
-            console.print(f"[red]{exc}[/]")
-            return 1
-        console.print(f"segment job {job_id}: {status.value}")
-        return 0
-    finally:
-        store.close()
+            raise CommandError(str(exc)) from exc
+    console.print(f"segment job {job_id}: {status.value}")
+    return 0

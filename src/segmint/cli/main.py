@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +34,18 @@ err = Console(stderr=True)
 
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+def _finish(command: Callable[[], int]) -> None:
+    """Run a store-backed command and exit with its code; its errors print in red."""
+    from segmint.cli.context import CommandError
+
+    try:
+        code = command()
+    except CommandError as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(error.exit_code) from error
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -114,7 +127,7 @@ def ingest(
     """Load files into a dataset as one batch (committed atomically; bad records listed)."""
     from segmint.cli.ingest import ingest_files
 
-    raise typer.Exit(ingest_files(_settings(), files, dataset, kind, sandbox, console))
+    _finish(lambda: ingest_files(_settings(), files, dataset, kind, sandbox, console))
 
 
 @jobs_app.command("run")
@@ -127,9 +140,7 @@ def jobs_run(
     """Create a segment job and run it here, showing progress until it ends."""
     from segmint.cli.jobs import run_job
 
-    raise typer.Exit(
-        run_job(_settings(), segment_ids or [], all_segments, sandbox, detach, console)
-    )
+    _finish(lambda: run_job(_settings(), segment_ids or [], all_segments, sandbox, detach, console))
 
 
 @jobs_app.command("list")
@@ -141,7 +152,7 @@ def jobs_list(
     """List segment jobs, newest first."""
     from segmint.cli.jobs import list_jobs
 
-    raise typer.Exit(list_jobs(_settings(), sandbox, status, limit, console))
+    _finish(lambda: list_jobs(_settings(), sandbox, status, limit, console))
 
 
 @jobs_app.command("get")
@@ -149,7 +160,7 @@ def jobs_get(job_id: str, sandbox: Annotated[str, typer.Option()] = "prod") -> N
     """Print one segment job as the API returns it."""
     from segmint.cli.jobs import get_job
 
-    raise typer.Exit(get_job(_settings(), sandbox, job_id, console))
+    _finish(lambda: get_job(_settings(), sandbox, job_id, console))
 
 
 @jobs_app.command("cancel")
@@ -157,7 +168,7 @@ def jobs_cancel(job_id: str, sandbox: Annotated[str, typer.Option()] = "prod") -
     """Cancel a NEW, QUEUED or PROCESSING job."""
     from segmint.cli.jobs import cancel
 
-    raise typer.Exit(cancel(_settings(), sandbox, job_id, console))
+    _finish(lambda: cancel(_settings(), sandbox, job_id, console))
 
 
 def _expression(text: str | None) -> str:
