@@ -303,3 +303,43 @@ def test_membership_batch_holds_one_row_per_qualified_profile(
     assert {r["status"] for r in rows} <= {"realized"}
     assert len(rows) == done["metrics"]["segmentedProfileCounter"][definition["id"]]
     assert len({r["__profile_id"] for r in rows}) == len(rows)
+
+
+def test_failed_job_reports_errors_and_publishes_nothing(
+    client: TestClient, headers: dict[str, str], store: Store, run_jobs: Any
+) -> None:
+    definition = create_definition(client, headers, 'homeAddress.countryCode = "US"')
+    job = create_job(client, headers, [definition["id"]])
+    prod = tenant(store, ORG)
+    for file in store.catalog.profile_files(prod):
+        file.write_bytes(b"not parquet")  # the lake is damaged under the running service
+    assert run_jobs() == 1
+    failed = get_job(client, headers, job["id"])
+    assert_job_envelope(failed)
+    assert failed["status"] == "FAILED"
+    assert failed["errors"][0]["code"] == "SEG-5001"
+    assert failed["errors"][0]["msg"] and failed["errors"][0]["callStack"]
+    assert "endTimeInMs" in failed["metrics"]["totalTime"]
+    assert not store.catalog.membership_dir(prod, failed["batchId"]).exists()
+    assert store.catalog.previous_memberships(prod, [definition["id"]]) == []
+
+
+def test_job_whose_definition_no_longer_compiles_fails_cleanly(
+    client: TestClient, headers: dict[str, str], store: Store, run_jobs: Any
+) -> None:
+    from segmint.jobs.model import JobSource, SegmentSnapshot
+    from segmint.jobs.ports import NewJob
+
+    prod = tenant(store, ORG)
+    policy = store.tenants.default_merge_policy(prod)
+    broken = SegmentSnapshot(
+        "legacy", "PQL", "pql/text", "homeAddress.nosuchfield = 1", policy.id, policy.version
+    )
+    job, _ = store.jobs.create(
+        NewJob(prod, JobSource.API, "_xdm.context.profile", False, (broken,), "req", None)
+    )
+    assert run_jobs() == 1
+    failed = get_job(client, headers, job.id)
+    assert failed["status"] == "FAILED"
+    assert failed["errors"][0]["code"] == "SEG-4001"
+    assert "nosuchfield" in failed["errors"][0]["msg"]
