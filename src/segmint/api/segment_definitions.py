@@ -180,6 +180,10 @@ def _check_expression(expression: bodies.Expression) -> None:
             f"invalid PQL expression: {error}",
             pqlError={**error.to_dict(), "highlight": error.highlight()},
         ) from error
+    except RecursionError as error:  # a last guard: every stage should refuse this first
+        raise ApiError(
+            400, "UPS-SEG-400-8", "invalid PQL expression: it is nested too deeply to evaluate"
+        ) from error
 
 
 def _merge_policy_id(
