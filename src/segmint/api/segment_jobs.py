@@ -35,6 +35,7 @@ SORTABLE = (
     "requestId",
 )
 DEFAULT_LIMIT = 100
+MAX_REQUEST_ID = 256
 
 
 @router.post("/segment/jobs", operation_id="createSegmentJob")
@@ -53,7 +54,7 @@ async def create(request: Request, tenant: CurrentTenant, state: State) -> JSONR
             store.definitions,
             tenant,
             job_request,
-            client_request_id=request.headers.get("x-request-id") or None,
+            client_request_id=_client_request_id(request),
         )
     except JobRequestError as exc:
         raise ApiError(400, "UPS-SEG-400-5", str(exc), unknownSegmentIds=exc.unknown_ids) from exc
@@ -127,6 +128,13 @@ def cancel(job_id: str, tenant: CurrentTenant, state: State) -> Response:
     except JobConflictError as exc:
         raise ApiError(409, "UPS-SEG-409-2", str(exc)) from exc
     return Response(status_code=204)
+
+
+def _client_request_id(request: Request) -> str | None:
+    value = request.headers.get("x-request-id") or None
+    if value is not None and len(value) > MAX_REQUEST_ID:
+        raise listing.bad(f"x-request-id must be at most {MAX_REQUEST_ID} characters")
+    return value
 
 
 def _status(raw: str | None) -> str | None:
