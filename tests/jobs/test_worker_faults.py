@@ -220,3 +220,26 @@ def test_cancel_interrupts_a_running_job_and_leaves_nothing(
     assert leftovers(store, tenant, job) == []
     assert store.catalog.previous_memberships(tenant, job.segment_ids) == []
     assert "endTimeInMs" in done.metrics["totalTime"]
+
+
+def test_a_failed_commit_unpublishes_the_batch(tmp_path: Path) -> None:
+    from segmint.jobs.executor import Evaluation
+
+    staging, final = tmp_path / ".staging-b-1-x", tmp_path / "b"
+    staging.mkdir()
+    (staging / "membership.parquet").write_bytes(b"rows")
+    evaluation = Evaluation({}, staging, final, 0, {})
+    evaluation.publish()
+    assert final.exists() and not staging.exists()
+    evaluation.discard()  # the transaction around publish() rolled back
+    assert not final.exists()
+
+
+def test_discarding_an_unpublished_evaluation_keeps_someone_elses_batch(tmp_path: Path) -> None:
+    from segmint.jobs.executor import Evaluation
+
+    staging, final = tmp_path / ".staging-b-1-x", tmp_path / "b"
+    staging.mkdir()
+    final.mkdir()  # published by the worker that took the job over
+    Evaluation({}, staging, final, 0, {}).discard()
+    assert final.exists() and not staging.exists()

@@ -52,15 +52,22 @@ class Evaluation:
     final: Path
     evaluation_time_ms: int
     stage_ms: dict[str, float]
+    published: bool = False
 
     def publish(self) -> None:
-        """Make the membership batch visible: one atomic rename."""
+        """Make the membership batch visible: one atomic rename (called inside the
+        transaction that records SUCCEEDED, so both happen or neither)."""
         if self.final.exists():
             raise FileExistsError(f"membership batch {self.final} already exists")
         self.staging.rename(self.final)
+        self.published = True
 
     def discard(self) -> None:
+        """Drop this evaluation's output; a batch it published is removed too (the commit
+        that should have made it visible failed). Never touches a batch it did not write."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        if self.published:
+            shutil.rmtree(self.final, ignore_errors=True)
 
 
 def compile_definitions(job: SegmentJob, schema: Schema = DEFAULT_SCHEMA) -> list[tuple[str, Expr]]:
@@ -82,12 +89,14 @@ def staging_dir_for(final: Path, attempt: int) -> Path:
     return final.parent / f".staging-{final.name}-{attempt}-{uuid.uuid4().hex[:8]}"
 
 
-def remove_stale_staging(final: Path) -> None:
-    """A worker that died mid-job leaves its staging directory; the next attempt drops it."""
+def remove_stale_output(final: Path) -> None:
+    """A worker that died mid-job leaves its staging directory, or, if it died between the
+    rename and the commit, a batch no job owns; the next attempt drops both."""
     if not final.parent.exists():
         return
     for stale in final.parent.glob(f".staging-{final.name}-*"):
         shutil.rmtree(stale, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
 
 
 def evaluate_job(
@@ -105,7 +114,7 @@ def evaluate_job(
     tenant = job.tenant
     final = lake.membership_dir(tenant, job.batch_id)
     final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(final)
+    remove_stale_output(final)
     staging = staging_dir_for(final, job.attempts)
     staging.mkdir()
     on_stage("evaluating")
