@@ -21,6 +21,7 @@ class ScalarKind(StrEnum):
     TIME_REF = "time-ref"
     ANY = "any"
     NULL = "null"
+    FUNCTION = "function"
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,11 @@ class ArrayType:
 @dataclass(frozen=True)
 class MapType:
     value: PQLType
+    # XDM maps are keyed by strings; ``groupBy`` builds maps keyed by any value.
+    key: PQLType = field(default_factory=lambda: ScalarType(ScalarKind.STRING))
 
     def __str__(self) -> str:
-        return f"map<string, {self.value}>"
+        return f"map<{self.key}, {self.value}>"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,47 @@ class ObjectType:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+
+class TupleType(ObjectType):
+    """One row of a multi-variable ``select``: an object whose fields are the variables."""
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name}: {type_}" for name, type_ in self.fields.items())
+        return f"tuple<{parts}>"
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.fields))
+
+
+class MapEntryType(ObjectType):
+    """``mapEntry(k, v)``: one entry of the map a two-parameter ``map`` lambda builds; an
+    object with the fields ``key`` and ``value``."""
+
+    @classmethod
+    def of(cls, key: PQLType, value: PQLType) -> MapEntryType:
+        return cls("entry", {"key": key, "value": value})
+
+    def __str__(self) -> str:
+        return f"entry<{self.fields['key']}, {self.fields['value']}>"
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+@dataclass(frozen=True)
+class FunctionType(ScalarType):
+    """A lambda (kind ``FUNCTION``): its parameter types and its body's type."""
+
+    params: tuple[PQLType, ...] = ()
+    result: PQLType = field(default_factory=lambda: ScalarType(ScalarKind.ANY))
+
+    @classmethod
+    def of(cls, params: tuple[PQLType, ...], result: PQLType) -> FunctionType:
+        return cls(ScalarKind.FUNCTION, params, result)
+
+    def __str__(self) -> str:
+        return f"function({', '.join(map(str, self.params))}) -> {self.result}"
 
 
 PQLType = ScalarType | ArrayType | MapType | ObjectType
