@@ -1,5 +1,7 @@
-"""The checker: name resolution, the type rules, literal coercions (pql.md §1.7), and the
-first supported slice, against Segmint's default XDM schema."""
+"""The checker: name resolution, the type rules of the operators, literal coercions
+(pql.md §1.7), ``occurs``, and the decisioning-only constructs it refuses, against Segmint's
+default XDM schema. Scopes and variables: test_pql_checker_scopes.py; the function families:
+test_pql_checker_functions.py; the Adobe corpus: test_pql_checker_corpus.py."""
 
 from __future__ import annotations
 
@@ -414,8 +416,18 @@ class TestCount:
         assert isinstance(tree, ast.Binary)
         assert tree.left.type == INTEGER
 
+    def test_count_of_any_array(self) -> None:
+        for text in ("loyalty.loyaltyID.count() > 1", "xEvent.productListItems.count() > 1"):
+            tree = checked(text)
+            assert isinstance(tree, ast.Binary)
+            assert tree.left.type == INTEGER
+
     def test_count_of_a_scalar(self) -> None:
-        fails(PQLTypeError, "homeAddress.city.count() > 1", r"`.count\(\)` needs an array")
+        fails(
+            PQLTypeError,
+            "homeAddress.city.count() > 1",
+            r"`.count\(\)` needs an array receiver; got string",
+        )
 
     def test_count_takes_no_arguments(self) -> None:
         fails(PQLTypeError, "xEvent.count(1) > 1", "takes 0 arguments")
@@ -575,84 +587,99 @@ class TestOccurs:
         )
 
     @pytest.mark.parametrize(
-        ("text", "anchor", "column"),
+        "text",
         [
-            ("person.birthDate occurs on loyalty.joinDate", "loyalty.joinDate", 28),
-            ("person.birthDate occurs before date(currentYear() - 1, 1, 1)", "date", 32),
-            ("person.birthDate occurs between today and loyalty.joinDate", "loyalty", 43),
+            "person.birthDate occurs on loyalty.joinDate",
+            "person.birthDate occurs between today and loyalty.joinDate",
+            "loyalty.joinDate occurs <= 2 days after extSourceSystemAudit.createdDate",
         ],
     )
-    def test_other_anchors_are_unsupported(self, text: str, anchor: str, column: int) -> None:
-        fails(
-            PQLUnsupportedError,
-            text,
-            f"`occurs` relative to `{anchor}.*` is not supported yet",
-            column=column,
-        )
+    def test_timestamp_expressions_are_anchors(self, text: str) -> None:
+        tree = checked(text)
+        assert isinstance(tree, ast.Occurs)
+        assert isinstance(tree.anchor, ast.FieldLookup | ast.TimeRef)
+        assert tree.anchor.type in (DATE, DATETIME, TIME_REF)
 
+    def test_a_computed_date_is_an_anchor(self) -> None:
+        tree = checked("person.birthDate occurs before date(currentYear() - 1, 1, 1)")
+        assert isinstance(tree, ast.Occurs)
+        assert isinstance(tree.anchor, ast.FunctionCall)
+        assert (tree.anchor.name, tree.anchor.type) == ("date", DATE)
 
-class TestUnsupported:
     @pytest.mark.parametrize(
-        ("text", "construct", "column"),
+        ("text", "message", "column"),
         [
-            ('xEvent[eventType = "x"]', r"bracket filter `\[…\]`", 1),
-            ("homeAddress and ^name = 1", r"up-scope reference `\^`", 17),
-            ("(p) => p.homeAddress", "lambda", 1),
-            ("let S = 1 in S > 0", "`let`", 1),
-            ("exists E from xEvent where E.eventType", "the `exists` quantifier", 1),
-            ("forall E from xEvent : E.eventType", "the `forall` quantifier", 1),
-            ("homeAddress and (some E from xEvent)", "the `some` quantifier", 18),
-            ("(sum X.a over X from xEvent) > 3", "the `sum … over …` aggregate", 2),
-            (
-                "not(chain(xEvent, timestamp, [A: WHAT(eventType = 'x')]))",
-                "`chain`",
-                5,
-            ),
-            ('{"a": 1}', "object literal", 1),
-            ('homeAddress.city matches "^J"', "`matches`", 1),
-            ('homeAddress.city.matches("^J")', r"method `.matches\(\)`", 1),
-            ('inSegment("abc")', r"`inSegment\(\)`", 1),
-            ("homeAddress and if(homeAddress, 1, 2) = 1", r"`if\(\)`", 17),
-            ("person.birthDate.getYear() = 2000", r"method `.getYear\(\)`", 1),
-            ('identityMap.get("email")', r"method `.get\(\)`", 1),
-            ("@{ctx}.weather", "context-data reference", 1),
-            ("select A from xEvent, B from xEvent", "`select` with several bindings", 1),
-            ("select A from loyalty.loyaltyID", "`select` over anything but `xEvent`", 15),
-            ("xEvent = 1", r"`xEvent` outside a condition or `.count\(\)`", 1),
-            ("[xEvent]", "`xEvent` outside a condition", 2),
-            ("(select X from xEvent) = 1", "`select` outside a condition", 2),
-            ("xEvent.isNull()", "`xEvent` outside a condition", 1),
-            ('xEvent.eventType = "x"', r"a field path through an array \(`.eventType`", 1),
-            (
-                "select X from xEvent where X.productListItems.SKU = 'PS'",
-                r"a field path through an array \(`.SKU` on array<object ProductListItem>\)",
-                28,
-            ),
-            ("(select X from xEvent).eventType", "field path through an array", 1),
-            ("loyalty.loyaltyID.count() > 1", r"`.count\(\)` on anything but", 1),
+            ("person.birthDate occurs on loyalty.points", "`loyalty.points` is a integer", 28),
+            ("person.birthDate occurs after '2020-01-01'", "is a string", 31),
+            ("person.birthDate occurs on xEvent.timestamp", r"is a array<date-time>", 28),
         ],
     )
-    def test_construct_is_reported_at_its_node(
-        self, text: str, construct: str, column: int
-    ) -> None:
-        fails(PQLUnsupportedError, text, f"{construct}.* is not supported yet", column=column)
+    def test_other_anchors_are_type_errors(self, text: str, message: str, column: int) -> None:
+        fails(PQLTypeError, text, f"`occurs` is relative to a time word.*{message}", column=column)
 
-    def test_bare_names_inside_a_select_condition(self) -> None:
+    def test_projected_timestamps_occur_existentially(self) -> None:
+        tree = checked("xEvent.timestamp occurs last week")
+        assert isinstance(tree, ast.Occurs)
+        assert tree.target.type == ArrayType(DATETIME, projected=True)
+        assert tree.type == BOOLEAN
+
+    def test_time_words_only_after_occurs(self) -> None:
+        tree = ast.Binary("=", ast.Name("loyalty"), ast.TimeRef("today"))
+        with pytest.raises(PQLTypeError, match="`today` can only be used after `occurs`"):
+            check(tree, DEFAULT_SCHEMA)
+
+
+class TestDecisioningOnly:
+    """Offer-decisioning roots (pql.md §7.15) are refused with ``PQLUnsupportedError``."""
+
+    def test_context_data(self) -> None:
         error = fails(
             PQLUnsupportedError,
+            "homeAddress and @{_xdm.context;version=1}.weather = 'sun'",
+            r"context data `@\{…\}` exists only in offer-decisioning rules",
+            column=17,
+        )
+        assert error.to_dict() == {
+            "kind": "unsupported",
+            "message": "context data `@{…}` exists only in offer-decisioning rules, "
+            "not in segment definitions",
+            "line": 1,
+            "column": 17,
+        }
+
+    def test_the_offer_root(self) -> None:
+        fails(
+            PQLUnsupportedError,
+            'if(offer._id = "x", 1, 2) > 1',
+            "`offer` \\(the candidate offer\\) exists only in offer-decisioning rules",
+            column=4,
+        )
+
+    def test_a_variable_named_offer_is_fine(self) -> None:
+        assert checked("select offer from xEvent where offer.eventType").type is not None
+
+
+class TestSelectConditions:
+    def test_bare_names_read_the_profile_and_suggest_the_variable(self) -> None:
+        error = fails(
+            PQLNameError,
             'select X from xEvent where eventType = "x"',
-            "a bare name inside a `select` condition is not supported yet; write `X.eventType`",
+            "unknown field `eventType` in _xdm.context.profile; did you mean `X.eventType`",
             column=28,
         )
         assert error.length == len("eventType")
 
-    def test_this_inside_a_select_condition(self) -> None:
-        fails(
-            PQLUnsupportedError,
-            "select X from xEvent where this.homeAddress",
-            "`this` inside a `select` condition",
-            column=28,
-        )
+    def test_bare_profile_fields_in_a_where(self) -> None:
+        tree = checked('select X from xEvent where homeAddress.city = "Paris"')
+        assert isinstance(tree, ast.Select)
+        condition = tree.bindings[0].condition
+        assert isinstance(condition, ast.Binary)
+        assert condition.left == profile_path("homeAddress", "city")
+
+    def test_this_is_the_profile_in_a_where(self) -> None:
+        tree = checked("select X from xEvent where this.homeAddress")
+        assert isinstance(tree, ast.Select)
+        assert tree.bindings[0].condition == profile_path("homeAddress")
 
     def test_variables_are_visible_only_in_their_where(self) -> None:
         fails(
@@ -668,16 +695,7 @@ class TestUnsupported:
 
     def test_multi_line_location(self) -> None:
         text = '_id = "x"\nand\n   person.birthYear = 1 and chain(xEvent, t, [A: WHAT(a)])'
-        fails(PQLUnsupportedError, text, "`chain`", line=3, column=29)
-
-    def test_error_kinds_serialise(self) -> None:
-        error = fails(PQLUnsupportedError, "let S = 1 in S", "`let`")
-        assert error.to_dict() == {
-            "kind": "unsupported",
-            "message": "`let` is not supported yet",
-            "line": 1,
-            "column": 1,
-        }
+        fails(PQLNameError, text, "unknown field `t` in _xdm.context.experienceevent", 43, 3)
 
 
 class TestCustomSchema:
