@@ -122,10 +122,8 @@ class Interpreter:
 
     def visit_Binary(self, node: Binary) -> object:
         op = node.op
-        if op == "and":
-            return self.test(node.left) and self.test(node.right)
-        if op == "or":
-            return self.test(node.left) or self.test(node.right)
+        if op in ("and", "or"):
+            return self._logical(node)
         left, right = self.visit(node.left), self.visit(node.right)
         if op in _COMPARISONS:
             return runtime.compare(op, left, right)
@@ -138,6 +136,15 @@ class Interpreter:
         if op == "like":
             return runtime.like(left, right)
         raise unsupported(node, f"the operator {op!r}", ENGINE)
+
+    def _logical(self, node: Binary) -> bool:
+        """A whole ``and``/``or`` chain in one loop, left to right, short-circuiting: ``or``
+        stops at the first operand that holds, ``and`` at the first that does not."""
+        decisive = node.op == "or"
+        for operand in runtime.logical_operands(node):
+            if self.test(operand) == decisive:
+                return decisive
+        return not decisive
 
     def visit_MethodCall(self, node: MethodCall) -> object:
         if node.method in runtime.STRING_METHODS:

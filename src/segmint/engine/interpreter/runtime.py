@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from segmint.pql.ast import Binary, Expr
 from segmint.pql.errors import PQLUnsupportedError
 from segmint.pql.types import ArrayType, PQLType, ScalarKind, ScalarType
 
@@ -76,6 +77,24 @@ def truth(value: object, value_type: PQLType | None) -> bool:
     if value_type is None and isinstance(value, bool | list):
         return bool(value)
     return True
+
+
+def logical_operands(node: Binary) -> list[Expr]:
+    """The operands of the ``and``/``or`` chain rooted at ``node``, left to right.
+
+    Nested operands with the same operator, on either side and at any depth, are flattened with
+    an explicit stack, not recursion: chains of thousands of terms (zip-code lists) are common,
+    and both connectives are associative once each operand is coerced to a boolean.
+    """
+    operands: list[Expr] = []
+    pending: list[Expr] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Binary) and current.op == node.op:
+            pending += (current.right, current.left)
+        else:
+            operands.append(current)
+    return operands
 
 
 # --- comparison -------------------------------------------------------------------------------

@@ -12,13 +12,13 @@ single expression, shared ``COUNT(*) FILTER`` columns for the planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import ClassVar, Protocol, TypeVar
 
 from sqlglot import exp
 
-from segmint.engine.interpreter.runtime import STRING_METHODS, unsupported
+from segmint.engine.interpreter.runtime import STRING_METHODS, logical_operands, unsupported
 from segmint.engine.timewindows import Interval, occurs_bounds, utc_naive
 from segmint.pql.ast import (
     Binary,
@@ -127,6 +127,22 @@ def connect(connector: type[exp.And | exp.Or], left: exp.Expr, right: exp.Expr) 
         return exp.Paren(this=node) if isinstance(node, exp.Connector) else node
 
     return connector(this=operand(left), expression=operand(right))
+
+
+def balanced(connector: type[exp.And | exp.Or], terms: Sequence[exp.Expr]) -> exp.Expr:
+    """``terms`` joined by AND/OR as a balanced tree, depth ⌈log2 n⌉: neighbours are paired
+    level by level in a loop. sqlglot's generator and DuckDB's parser recurse into nested
+    operands, so a chain of thousands of terms must not be a deep left spine. Two or three terms
+    give the same tree as folding left: ``(a OR b) OR c``."""
+    if not terms:
+        raise ValueError("balanced() needs at least one term")
+    level = list(terms)
+    while len(level) > 1:
+        paired = [connect(connector, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 def is_not_null(value: exp.Expr) -> exp.Expr:
@@ -308,7 +324,8 @@ class Compiler:
         op = node.op
         if op in ("and", "or"):
             connector = exp.And if op == "and" else exp.Or
-            return connect(connector, self.predicate(node.left), self.predicate(node.right))
+            terms = [self.predicate(operand) for operand in logical_operands(node)]
+            return balanced(connector, terms)
         if op in self.COMPARISONS:
             return self._comparison(node)
         if op in self.ARITHMETIC or op in ("/", "%"):

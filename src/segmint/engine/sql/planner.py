@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
-from segmint.engine.sql.compiler import Compiler, CorrelatedEventCounts, aliased, as_filter
+from segmint.engine.sql.compiler import (
+    Compiler,
+    CorrelatedEventCounts,
+    aliased,
+    as_filter,
+    balanced,
+)
 from segmint.engine.sql.duckdb import DuckDBCompiler
 from segmint.pql.ast import Expr
 from segmint.pql.errors import PQLUnsupportedError
@@ -72,8 +78,9 @@ class GroupedEventCounts:
         conditions = [c for c in self.columns if c is not None]
         if len(conditions) == len(self.columns):
             # Only matching events can count: skip the rest before grouping (and let the
-            # scan prune row groups on time windows).
-            query = query.where(as_filter(exp.or_(*conditions)))
+            # scan prune row groups on time windows). Balanced: there may be thousands.
+            matching = [as_filter(condition.copy()) for condition in conditions]
+            query = query.where(balanced(exp.Or, matching))
         return query
 
 
