@@ -180,6 +180,15 @@ def test_bad_request_gets_documented_error(
     assert client.get(JOBS, headers=headers).json()["_page"]["totalCount"] == before
 
 
+def test_overlong_request_id_is_a_400(client: TestClient, headers: dict[str, str]) -> None:
+    definition = create_definition(client, headers, 'person.gender = "male"')
+    response = client.post(
+        JOBS, headers={**headers, "x-request-id": "r" * 300}, json=[{"segmentId": definition["id"]}]
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == PROBLEM_KEYS
+
+
 def test_bad_pql_names_line_and_column(client: TestClient, headers: dict[str, str]) -> None:
     body = {
         "name": "broken",
@@ -230,3 +239,27 @@ def test_duplicate_definition_name_is_422(client: TestClient, headers: dict[str,
         "expression": {"type": "PQL", "format": "pql/text", "value": 'person.gender = "x"'},
     }
     assert client.post(DEFINITIONS, headers=headers, json=body).status_code == 422
+
+
+def test_long_condition_lists_are_accepted_and_evaluated(
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
+    codes = " or ".join(f'homeAddress.postalCode = "{i:05d}"' for i in range(3000))
+    definition = create_definition(client, headers, f'homeAddress.countryCode = "US" or {codes}')
+    job = client.post(JOBS, headers=headers, json=[{"segmentId": definition["id"]}]).json()
+    run_jobs()
+    done = client.get(f"{JOBS}/{job['id']}", headers=headers).json()
+    assert done["status"] == "SUCCEEDED", done.get("errors")
+    assert done["metrics"]["segmentedProfileCounter"][definition["id"]] > 0
+
+
+def test_absurdly_deep_nesting_is_a_400(client: TestClient, headers: dict[str, str]) -> None:
+    value = "(" * 5000 + 'person.gender = "x"' + ")" * 5000
+    body = {
+        "name": "deep",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {"type": "PQL", "format": "pql/text", "value": value},
+    }
+    response = client.post(DEFINITIONS, headers=headers, json=body)
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
