@@ -86,6 +86,14 @@ class TestWholeValueComparison:
     def test_different_objects(self) -> None:
         fails(PQLTypeError, "select A from xEvent where A = homeAddress", "cannot compare object")
 
+    def test_rows_and_object_literals_compare_by_fields(self) -> None:
+        same = "(select A from xEvent, B from xEvent) = (select C from xEvent, D from xEvent)"
+        fails(PQLTypeError, same, r"cannot compare array<tuple<A: .*> with array<tuple<C: ")
+        assert checked('{"a": 1} = {"a": 2.5}').type == BOOLEAN
+        fails(
+            PQLTypeError, '{"a": 1} = {"b": 1}', "cannot compare object literal with object literal"
+        )
+
 
 class TestStrings:
     @pytest.mark.parametrize(
@@ -317,12 +325,12 @@ class TestMaps:
         text = 'xEvent.groupBy(eventType).map((K, G) => mapEntry(K, {"n": G.count()}))'
         result = checked(text).type
         assert isinstance(result, MapType)
-        assert result.value == ObjectType("object", {"n": INTEGER})
+        assert result.value == ObjectType("literal", {"n": INTEGER})
 
     def test_map_over_groups_with_this(self) -> None:
         text = 'xEvent.groupBy(eventType).map({"first": this.head().eventType, "n": this.count()})'
         result = checked(text).type
-        assert result == ArrayType(ObjectType("object", {"first": STRING, "n": INTEGER}))
+        assert result == ArrayType(ObjectType("literal", {"first": STRING, "n": INTEGER}))
 
     @pytest.mark.parametrize(
         ("text", "message"),
@@ -346,7 +354,7 @@ class TestObjects:
     def test_object_literal(self) -> None:
         tree = checked('let O = {"city": homeAddress.city, "n": xEvent.count()} in O.n > 1')
         assert isinstance(tree, ast.Let)
-        assert tree.value.type == ObjectType("object", {"city": STRING, "n": INTEGER})
+        assert tree.value.type == ObjectType("literal", {"city": STRING, "n": INTEGER})
 
     def test_object_literal_errors(self) -> None:
         fails(PQLTypeError, '{"a": 1}', "a segment definition must be a condition", column=1)

@@ -298,6 +298,9 @@ class TestLambdas:
         assert tree.body.left == var("Profile", "homeAddress", "stateProvince")
         assert isinstance(tree.body.left, ast.FieldLookup)
 
+    def test_whole_query_lambda_must_be_a_condition(self) -> None:
+        fails(PQLTypeError, '(P) => "x"', "a segment definition must be a condition", column=8)
+
     def test_whole_query_lambda_takes_one_parameter(self) -> None:
         fails(PQLNameError, "(P, Q) => P.homeAddress", "one input, the profile", column=1)
 

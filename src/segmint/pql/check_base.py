@@ -123,7 +123,9 @@ def comparable(left: PQLType, right: PQLType) -> bool:
     if isinstance(left, MapType) and isinstance(right, MapType):
         return comparable(left.value, right.value)
     if isinstance(left, ObjectType) and isinstance(right, ObjectType):
-        return type(left) is type(right) and left.name == right.name
+        # Tuples and object literals share a name: their fields must match too.
+        same_fields = left.fields.keys() == right.fields.keys()
+        return type(left) is type(right) and left.name == right.name and same_fields
     return False
 
 

@@ -102,8 +102,9 @@ class _Checker(CallRules, BindingRules, CheckerBase):
             checked: ast.Expr = self.query_lambda(expr, env)
         else:
             checked = self.condition(expr, env)
-        if _is_constant(checked):
-            raise self.fail(PQLTypeError, "a segment definition must be a condition", expr)
+        result = checked.body if isinstance(checked, ast.Lambda) else checked
+        if _is_constant(result):
+            raise self.fail(PQLTypeError, "a segment definition must be a condition", result)
         return checked
 
     # --- values --------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class _Checker(CallRules, BindingRules, CheckerBase):
         self.distinct_names([key for key, _ in node.entries], node, "object key")
         entries = tuple((key, self.value(value, env)) for key, value in node.entries)
         fields = {key: type_of(value) for key, value in entries}
-        return replace(node, entries=entries, type=ObjectType("object", fields))
+        return replace(node, entries=entries, type=ObjectType("literal", fields))
 
     # --- names and references ------------------------------------------------------------------
 
