@@ -77,6 +77,8 @@ OPERATORS: tuple[tuple[str, TokenType], ...] = (
 ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
 TYPOGRAPHIC_QUOTES = frozenset("\u201c\u201d\u2018\u2019\u201e\u201f\u201a\u00ab\u00bb")
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# Python refuses to convert longer digit strings (sys.get_int_max_str_digits()).
+MAX_INTEGER_DIGITS = 4000
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class _Lexer:
         digits = self._text[start : self._pos]
         if is_double:
             self._tokens.append(self._token(TokenType.DOUBLE, start, float(digits)))
+        elif len(digits) > MAX_INTEGER_DIGITS:
+            raise self._error("integer literal has too many digits", start, len(digits))
         else:
             self._tokens.append(self._token(TokenType.INTEGER, start, int(digits)))
 
@@ -250,6 +254,8 @@ class _Lexer:
         self._skip_digits()
         if self._pos == start + 1:
             raise self._error("expected a parameter number after `$`", start)
+        if self._pos - start - 1 > MAX_INTEGER_DIGITS:
+            raise self._error("parameter number has too many digits", start, self._pos - start)
         position = int(self._text[start + 1 : self._pos])
         self._tokens.append(self._token(TokenType.PARAM, start, position))
 

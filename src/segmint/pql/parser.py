@@ -6,6 +6,7 @@ resolves them). One ``_parse_<rule>`` method per grammar rule; every node carrie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import ClassVar
@@ -89,6 +90,7 @@ class Parser:
         # the expression and the index after it), so backtracking never parses one twice.
         self._groupings: dict[int, tuple[ast.Expr, int]] = {}
         self._depth = 0
+        self._peak = 0  # the deepest level reached since the last `_operand_start`
 
     def parse(self) -> ast.Expr:
         expr = self._parse_expr()
@@ -155,8 +157,25 @@ class Parser:
     def _deeper(self) -> None:
         """One more level of nesting; raise past ``MAX_DEPTH``. Callers restore ``_depth``."""
         self._depth += 1
+        self._peak = max(self._peak, self._depth)
         if self._depth > MAX_DEPTH:
             raise self._error(f"the expression is nested more than {MAX_DEPTH} levels deep")
+
+    def _operand_start(self) -> tuple[int, int]:
+        """Before the first operand of a left-nested chain (``a.b.c``, ``a + b + c``): start
+        measuring how deep it nests. Returns what ``_operand_end`` restores."""
+        saved = (self._depth, self._peak)
+        self._peak = self._depth
+        return saved
+
+    def _stack_on_operand(self) -> None:
+        """Operators applied to the first operand wrap it, so they nest below its deepest
+        level: without this, `f(f(…).a.a…).a.a…` would build trees far deeper than the limit."""
+        self._depth = self._peak
+
+    def _operand_end(self, saved: tuple[int, int]) -> None:
+        self._depth, peak = saved
+        self._peak = max(peak, self._peak)
 
     def _unexpected(self, token: Token) -> PQLSyntaxError:
         return self._error(f"unexpected {token.describe()}", token)
@@ -404,25 +423,27 @@ class Parser:
     # --- arithmetic ----------------------------------------------------------------------------
 
     def _parse_additive(self) -> ast.Expr:
-        start, depth = self._peek(), self._depth
+        start, saved = self._peek(), self._operand_start()
         left = self._parse_multiplicative()
+        self._stack_on_operand()
         while self._peek().type in ADDITIVE_OPERATORS:
             self._deeper()
             op = ADDITIVE_OPERATORS[self._advance().type]
             right = self._parse_multiplicative()
             left = ast.Binary(op, left, right, span=self._span_from(start))
-        self._depth = depth
+        self._operand_end(saved)
         return left
 
     def _parse_multiplicative(self) -> ast.Expr:
-        start, depth = self._peek(), self._depth
+        start, saved = self._peek(), self._operand_start()
         left = self._parse_unary()
+        self._stack_on_operand()
         while self._peek().type in MULTIPLICATIVE_OPERATORS:
             self._deeper()
             op = MULTIPLICATIVE_OPERATORS[self._advance().type]
             right = self._parse_unary()
             left = ast.Binary(op, left, right, span=self._span_from(start))
-        self._depth = depth
+        self._operand_end(saved)
         return left
 
     def _parse_unary(self) -> ast.Expr:
@@ -444,12 +465,13 @@ class Parser:
     # --- postfix and primary -------------------------------------------------------------------
 
     def _parse_postfix(self) -> ast.Expr:
-        start, depth = self._peek(), self._depth
+        start, saved = self._peek(), self._operand_start()
         node = self._parse_primary()
+        self._stack_on_operand()
         while self._peek().type in (TokenType.DOT, TokenType.L_BRACKET):
             self._deeper()
             node = self._parse_postfix_step(node, start)
-        self._depth = depth
+        self._operand_end(saved)
         return node
 
     def _parse_postfix_step(self, target: ast.Expr, start: Token) -> ast.Expr:
@@ -495,6 +517,8 @@ class Parser:
             TokenType.INTEGER: ast.LiteralKind.INTEGER,
             TokenType.DOUBLE: ast.LiteralKind.DOUBLE,
         }[token.type]
+        if isinstance(token.value, float) and not math.isfinite(token.value):
+            raise self._error(f"number {token.text} is out of range", token)
         return ast.Literal(token.value, kind, span=token.span)
 
     def _parse_word(self) -> ast.Expr:
@@ -581,7 +605,8 @@ class Parser:
     # --- chain ---------------------------------------------------------------------------------
 
     def _parse_chain(self) -> ast.Chain:
-        start = self._advance()
+        start, depth = self._advance(), self._depth
+        self._deeper()
         self._expect(TokenType.L_PAREN, "`(` after `chain`")
         events = self._parse_additive()
         self._expect(TokenType.COMMA, "`,`")
@@ -593,6 +618,7 @@ class Parser:
             steps.append(self._parse_step(timestamp))
         self._expect(TokenType.R_BRACKET, "`,` or `]`")
         self._expect(TokenType.R_PAREN, "`)`")
+        self._depth = depth
         return ast.Chain(events, timestamp.text, tuple(steps), span=self._span_from(start))
 
     def _parse_step(self, timestamp: Token) -> ast.ChainStep:
