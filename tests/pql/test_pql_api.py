@@ -14,6 +14,8 @@ def test_public_names() -> None:
         "parse",
         "check",
         "format",
+        "to_json",
+        "from_json",
         "PQLError",
         "PQLSyntaxError",
         "PQLTypeError",

@@ -1,7 +1,8 @@
 """Profile Query Language: parse pql/text, print it back, and type-check it against a schema.
 
 ``parse`` builds a syntactic ``ast.Expr``, ``format`` renders one as canonical pql/text, and
-``check`` resolves and types it against a ``types.Schema``. PQL is the bottom layer of Segmint.
+``check`` resolves and types it against a ``types.Schema``. ``to_json``/``from_json`` convert to
+and from pql/json. PQL is the bottom layer of Segmint.
 """
 
 from segmint.pql import ast, types
@@ -13,6 +14,7 @@ from segmint.pql.errors import (
     PQLTypeError,
     PQLUnsupportedError,
 )
+from segmint.pql.json_form import from_json, to_json
 from segmint.pql.parser import parse
 from segmint.pql.printer import format
 
@@ -25,6 +27,8 @@ __all__ = [
     "ast",
     "check",
     "format",
+    "from_json",
     "parse",
+    "to_json",
     "types",
 ]
