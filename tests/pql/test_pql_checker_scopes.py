@@ -384,6 +384,14 @@ class TestChainSteps:
         assert refs == [ast.VarRef("A")]
         assert refs[0].type is EVENT
 
+    def test_a_label_names_its_own_event_in_its_step(self) -> None:
+        tree = checked('chain(xEvent, timestamp, [A: WHAT(A.eventType = "x") WHERE(A.web)])')
+        assert isinstance(tree, ast.Chain)
+        (step,) = tree.steps
+        assert isinstance(step.what, ast.Binary)
+        assert step.what.left == var("A", "eventType")
+        assert step.where == var("A", "web")
+
     def test_dollar_one_and_up_in_a_step(self) -> None:
         tree = checked("chain(xEvent, timestamp, [A: WHAT($1.homeAddress and ^.homeAddress)])")
         assert isinstance(tree, ast.Chain)
