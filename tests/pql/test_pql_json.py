@@ -249,6 +249,14 @@ class TestScopes:
         assert doc["function"]["body"] == var("S")
         assert to_json(parse("(a) => a.b"))["body"] == field("b", var("a"))
 
+    def test_chain_labels_name_events_in_their_own_and_later_steps(self) -> None:
+        doc = to_json(parse("chain(xEvent, ts, [A: WHAT(A.a and B.b), B: WHAT(A.c)])"))
+        first, second = doc["params"][2:]
+        what = apply("and", field("a", var("A")), field("b", field("B")))
+        assert first["params"][1] == apply("what", what)
+        assert second["params"][1] == apply("what", field("c", var("A")))
+        assert from_json(doc) == parse("chain(xEvent, ts, [A: WHAT(A.a and B.b), B: WHAT(A.c)])")
+
     def test_aggregate_value_sees_every_binding(self) -> None:
         doc = to_json(parse("sum X.p + Y.q over X from xEvent, Y from X.items"))
         assert doc["params"][0] == apply("+", field("p", var("X")), field("q", var("Y")))

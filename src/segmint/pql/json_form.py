@@ -39,13 +39,15 @@ literals                               ``literal`` String, Integer, Double, Bool
 ``(a, b) => e``                        ``fnCreate``
 ``chain(e, ts, [S, …])``               ``fnApply chain [e, "ts", chainStep…]``; a step is
                                        ``fnApply chainStep ["A", what [p], when [occurs],
-                                       where [p], count [n]]``
+                                       where [p], count [n]]``; a label is a variable in its
+                                       own and later steps
 =====================================  ===========================================================
 
 On input older spellings are accepted too: lower-case ``literalType`` names, numbers and
 booleans written as strings, ``literal XDMObject "profile"`` for the profile, ``xdm:``-prefixed
 field names, a ``varDecl`` ``range`` instead of ``from``, and ``lambda`` nodes with
-``varNames``. Anything else that is not pql/json raises ``PQLSyntaxError`` naming the JSON path.
+``varNames``. Anything else that is not pql/json raises ``PQLSyntaxError`` naming the JSON path,
+and so does a document whose pql/text the parser would refuse (e.g. nested too deeply).
 """
 
 from __future__ import annotations
@@ -339,8 +341,11 @@ class _Encoder:
         return _fn_create(node.params, self.node(node.body, bound | set(node.params)))
 
     def _chain(self, node: ast.Chain, bound: Bound) -> JSONDoc:
-        steps = [self._step(step, node.timestamp_field, bound) for step in node.steps]
         events = self.node(node.events, bound)
+        steps = []
+        for step in node.steps:  # a label names its step's event there and in later steps
+            bound = bound | {step.label}
+            steps.append(self._step(step, node.timestamp_field, bound))
         return _apply("chain", [events, _literal("String", node.timestamp_field), *steps])
 
     def _step(self, step: ast.ChainStep, timestamp: str, bound: Bound) -> JSONDoc:
@@ -888,11 +893,12 @@ class _Decoder:
         events = self.node(params[0], f"{path}.params[0]", bound)
         timestamp = self._string_literal(params[1], f"{path}.params[1]")
         self._word(timestamp, f"{path}.params[1]", "timestamp field name")
-        steps = tuple(
-            self._step(params[index], f"{path}.params[{index}]", timestamp, bound)
-            for index in range(2, len(params))
-        )
-        return ast.Chain(events, timestamp, steps)
+        steps = []
+        for index in range(2, len(params)):
+            step = self._step(params[index], f"{path}.params[{index}]", timestamp, bound)
+            bound = bound | {step.label}
+            steps.append(step)
+        return ast.Chain(events, timestamp, tuple(steps))
 
     def _step(self, doc: Any, path: str, timestamp: str, bound: Bound) -> ast.ChainStep:
         if not _is_plain_apply(doc, ("chainStep",)):
@@ -901,6 +907,7 @@ class _Decoder:
         self._count(params, path, "a label and a `what` clause", len(params) >= 2)
         label = self._string_literal(params[0], f"{path}.params[0]")
         self._identifier(label, f"{path}.params[0]", "step label")
+        bound = bound | {label}
         clauses: dict[str, Any] = {}
         for index in range(1, len(params)):
             at = f"{path}.params[{index}]"
