@@ -369,8 +369,8 @@ class TestUnsupported:
             evaluate(node, NOBODY, [], NOW)
 
     def test_unknown_method(self) -> None:
-        node = MethodCall(FieldLookup(ImplicitScope(0), "tags"), "distinct")
-        with pytest.raises(PQLUnsupportedError, match="distinct"):
+        node = MethodCall(FieldLookup(ImplicitScope(0), "tags"), "reverse")
+        with pytest.raises(PQLUnsupportedError, match="reverse"):
             evaluate(node, {"tags": []}, [], NOW)
 
     def test_unbound_variable_and_bare_time_word(self) -> None:

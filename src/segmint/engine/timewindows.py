@@ -12,7 +12,11 @@ intervals, computed in Python from the job's fixed ``now``. Decisions:
   target;
 * a DATE target compares by day: each bound is truncated to its UTC day, its comparison kept;
 * bounds outside ``datetime``'s range are clamped, so a window reaching past year 1 or 9999 is
-  open on that side.
+  open on that side;
+* an anchor that is a value (``Y.timestamp``, a ``date(…)`` computed at run time) is known only
+  per profile: :func:`occurs_bounds` (what SQL compiles) rejects it, and the interpreter passes
+  its :func:`value_period` to :func:`occurs_window`. A date-time value is an instant, a date a
+  UTC day.
 """
 
 from __future__ import annotations
@@ -194,8 +198,23 @@ def _date_period(anchor: Literal) -> Period:
     value = anchor.value
     if not isinstance(value, date) or isinstance(value, datetime):
         raise unsupported(anchor, "a date literal that is not a calendar day")
+    return value_period(value)
+
+
+def value_period(value: date) -> Period:
+    """The reference a date or date-time value denotes: its UTC day, or the instant."""
+    if isinstance(value, datetime):
+        moment = utc_naive(value)
+        return Period(moment, moment, instant=True)
     start = datetime(value.year, value.month, value.day)
     return Period(start, shift(start, TimeUnit.DAY, 1))
+
+
+def is_fixed_anchor(anchor: object) -> bool:
+    """Whether :func:`reference_period` knows ``anchor`` without evaluating anything."""
+    return isinstance(anchor, TimeRef) or (
+        isinstance(anchor, Literal) and anchor.kind is LiteralKind.DATE
+    )
 
 
 def _time_ref_period(ref: TimeRef, now: datetime) -> Period:
@@ -218,15 +237,23 @@ def _unit_period(now: datetime, unit: TimeUnit, offset: int) -> Period:
 
 
 def occurs_bounds(node: Occurs, now: datetime) -> OccursWindow:
-    """The window of target instants for which ``node`` (an ``occurs``) is true at ``now``."""
+    """The window of target instants for which ``node`` (an ``occurs``) is true at ``now``;
+    its anchors must be time words or date literals."""
+    first = reference_period(node.anchor, now)
+    second = None if node.anchor2 is None else reference_period(node.anchor2, now)
+    return occurs_window(node, first, second)
+
+
+def occurs_window(node: Occurs, anchor: Period, anchor2: Period | None = None) -> OccursWindow:
+    """The window of ``node``'s form around already-known anchor periods."""
     if node.form == "direction":
-        intervals = _direction(node, now)
+        intervals = _direction(node, anchor)
     elif node.form == "on":
-        intervals = _on(reference_period(node.anchor, now))
+        intervals = _on(anchor)
     elif node.form == "between":
-        intervals = _between(node, now)
+        intervals = _between(node, anchor, anchor2)
     elif node.form == "relative":
-        intervals = _relative(node, now)
+        intervals = _relative(node, anchor)
     else:
         raise unsupported(node, f"the occurs form {node.form!r}")
     return OccursWindow(tuple(_normalized(i) for i in intervals if _within_calendar(i)))
@@ -246,8 +273,7 @@ def _normalized(interval: Interval[datetime]) -> Interval[datetime]:
     )
 
 
-def _direction(node: Occurs, now: datetime) -> list[Interval[datetime]]:
-    period = reference_period(node.anchor, now)
+def _direction(node: Occurs, period: Period) -> list[Interval[datetime]]:
     if node.direction == "before":
         return [Interval(None, period.start)]
     if node.direction in ("after", "from"):
@@ -262,19 +288,16 @@ def _on(period: Period) -> list[Interval[datetime]]:
     return [Interval(period.start, period.end)]
 
 
-def _between(node: Occurs, now: datetime) -> list[Interval[datetime]]:
-    if node.anchor2 is None:
+def _between(node: Occurs, first: Period, last: Period | None) -> list[Interval[datetime]]:
+    if last is None:
         raise unsupported(node, "occurs between without a second anchor")
-    first = reference_period(node.anchor, now)
-    last = reference_period(node.anchor2, now)
     return [Interval(first.start, last.end, hi_inclusive=last.instant)]
 
 
-def _relative(node: Occurs, now: datetime) -> list[Interval[datetime]]:
+def _relative(node: Occurs, period: Period) -> list[Interval[datetime]]:
     amount, unit, comparator = node.amount, node.unit, node.comparator
     if amount is None or unit is None or comparator is None or amount < 0:
         raise unsupported(node, "an occurs without a non-negative amount, a unit and a comparator")
-    period = reference_period(node.anchor, now)
     if node.direction not in ("before", "after", "from"):
         raise unsupported(node, f"the occurs direction {node.direction!r}")
     before = node.direction == "before"

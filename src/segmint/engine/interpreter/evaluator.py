@@ -1,81 +1,93 @@
 """The reference evaluator: PQL semantics over one profile dict and its events (the oracle).
 
-Values are what pyarrow's ``to_pylist()`` gives for the lake layout (``segmint.xdm.arrow``):
-nested dicts for structs (a ``None`` struct is an absent object), lists, naive UTC datetimes,
-dates. Null rules live in :mod:`segmint.engine.interpreter.runtime`; time windows in
-:mod:`segmint.engine.timewindows`.
+    evaluate(expr, profile, events, now, memberships=None) -> bool   segment membership
+    value(expr, profile, events, now, memberships=None) -> object    the raw value (computed
+                                                                     attributes, tests)
+
+``expr`` is a tree checked by :func:`segmint.pql.check`. Values are plain dicts/lists or what
+pyarrow's ``to_pylist()`` gives for the lake layout (:mod:`.data` conforms them on read);
+``xEvent`` is ordered by ascending ``timestamp``. Null rules live in :mod:`.runtime`, time
+windows in :mod:`segmint.engine.timewindows`; each construct family has its own mix-in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from segmint.engine.interpreter import runtime
-from segmint.engine.interpreter.runtime import unsupported
-from segmint.engine.timewindows import occurs_bounds, utc_naive
+from segmint.engine.interpreter.base import ENGINE
+from segmint.engine.interpreter.bindings import BindingRules
+from segmint.engine.interpreter.calls import CallRules
+from segmint.engine.interpreter.chain import ChainRules
+from segmint.engine.interpreter.data import conform, field
+from segmint.engine.interpreter.methods import MethodRules, projected
+from segmint.engine.interpreter.regex import compile_java
+from segmint.engine.interpreter.runtime import is_null, unsupported
+from segmint.engine.interpreter.static import prepare
+from segmint.engine.timewindows import (
+    Period,
+    is_fixed_anchor,
+    occurs_window,
+    reference_period,
+    value_period,
+)
 from segmint.pql.ast import (
     Binary,
-    Binding,
     Expr,
     FieldLookup,
-    FunctionCall,
+    Filter,
     ImplicitScope,
     ListLiteral,
     Literal,
-    MethodCall,
+    ObjectLiteral,
     Occurs,
     ParamRef,
-    Select,
     Unary,
     VarRef,
     XEvent,
 )
+from segmint.pql.types import ArrayType, ObjectType
 
-ENGINE = "the interpreter"
+__all__ = ["Interpreter", "evaluate", "prepare", "value"]
 
-_CALENDAR_FUNCTIONS: dict[str, Callable[[datetime], int]] = {
-    "currentYear": lambda now: now.year,
-    "currentMonth": lambda now: now.month,
-    "currentDayOfMonth": lambda now: now.day,
-}
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
 
 
 def evaluate(
-    expr: Expr, profile: Mapping[str, object], events: Sequence[Mapping[str, object]], now: datetime
+    expr: Expr,
+    profile: Mapping[str, object],
+    events: Sequence[Mapping[str, object]],
+    now: datetime,
+    *,
+    memberships: Mapping[str, str] | None = None,
 ) -> bool:
-    """Whether ``profile`` (with its experience ``events``) satisfies the checked ``expr``."""
-    return Interpreter(profile, events, now).test(expr)
+    """Whether ``profile`` (with its experience ``events``) satisfies the checked ``expr``.
+
+    ``memberships`` maps segment ids to statuses for ``inSegment``; without it the profile's
+    ``segmentMembership.ups`` is read.
+    """
+    prepare(expr)
+    return Interpreter(profile, events, now, memberships).test(expr)
 
 
-class Interpreter:
-    """``visit_<Node>`` returns a node's value; :meth:`test` its truth in a boolean position."""
+def value(
+    expr: Expr,
+    profile: Mapping[str, object],
+    events: Sequence[Mapping[str, object]],
+    now: datetime,
+    *,
+    memberships: Mapping[str, str] | None = None,
+) -> object:
+    """The value of the checked ``expr`` for ``profile`` (``None`` for null or missing)."""
+    prepare(expr)
+    return runtime.output(Interpreter(profile, events, now, memberships).visit(expr))
 
-    def __init__(
-        self,
-        profile: Mapping[str, object],
-        events: Sequence[Mapping[str, object]],
-        now: datetime,
-    ) -> None:
-        self.profile = profile
-        self.events = events
-        self.now = utc_naive(now)
-        self.variables: dict[str, object] = {}
 
-    def visit(self, node: Expr) -> object:
-        method = getattr(self, f"visit_{type(node).__name__}", None)
-        if method is None:
-            raise unsupported(node, type(node).__name__, ENGINE)
-        result: object = method(node)
-        return result
-
-    def test(self, node: Expr) -> bool:
-        """The value of ``node`` coerced to a boolean (pql.md §1.4)."""
-        if isinstance(node, Select):
-            return len(self._selected(node)) > 0
-        return runtime.truth(self.visit(node), node.type)
+class Interpreter(CallRules, MethodRules, BindingRules, ChainRules):
+    """Literals, references, paths, filters, operators and ``occurs``; the mix-ins add calls,
+    methods, binding constructs and ``chain``."""
 
     # --- values and references ----------------------------------------------------------------
 
@@ -83,12 +95,15 @@ class Interpreter:
         return node.value
 
     def visit_ListLiteral(self, node: ListLiteral) -> object:
-        return [self.visit(item) for item in node.items]
+        return [runtime.output(self.visit(item)) for item in node.items]
+
+    def visit_ObjectLiteral(self, node: ObjectLiteral) -> object:
+        return {key: runtime.output(self.visit(item)) for key, item in node.entries}
 
     def visit_ImplicitScope(self, node: ImplicitScope) -> object:
-        if node.depth != 0:
-            raise unsupported(node, "an outer scope (^)", ENGINE)
-        return self.profile
+        if not 0 <= node.depth < len(self.scopes):
+            raise unsupported(node, f"an outer scope {node.depth} levels up", ENGINE)
+        return self.scopes[-1 - node.depth]
 
     def visit_ParamRef(self, node: ParamRef) -> object:
         if node.position != 1:
@@ -100,16 +115,43 @@ class Interpreter:
             raise unsupported(node, f"the variable {node.name!r} here", ENGINE)
         return self.variables[node.name]
 
-    def visit_FieldLookup(self, node: FieldLookup) -> object:
-        target = self.visit(node.target)
-        if target is None:
-            return None
-        if isinstance(target, Mapping):
-            return target.get(node.field_name)
-        raise unsupported(node, "a field lookup through an array or map", ENGINE)
-
     def visit_XEvent(self, node: XEvent) -> object:
-        return list(self.events)
+        return self.events
+
+    # --- paths and filters (§4.2-4.4) ---------------------------------------------------------
+
+    def visit_FieldLookup(self, node: FieldLookup) -> object:
+        """A field of an object; through an array, the field of every item, one level
+        flattened, nulls dropped (§4.2)."""
+        target = self.visit(node.target)
+        if isinstance(target, list):
+            return self._projection(node, target)
+        return conform(field(target, node.field_name), node.type)
+
+    def _projection(self, node: FieldLookup, items: list[object]) -> list[object]:
+        owner = node.target.type
+        declared = owner.item if isinstance(owner, ArrayType) else None
+        field_type = None
+        if isinstance(declared, ObjectType):
+            field_type = declared.fields.get(node.field_name)
+        flatten = isinstance(field_type, ArrayType) or field_type is None
+        item_type = node.type.item if isinstance(node.type, ArrayType) else None
+        found: list[object] = []
+        for item in items:
+            found_value = field(item, node.field_name)
+            if is_null(found_value):
+                continue
+            if flatten and isinstance(found_value, list):
+                found += [v for v in found_value if not is_null(v)]
+            else:
+                found.append(found_value)
+        return [conform(v, item_type) for v in found]
+
+    def visit_Filter(self, node: Filter) -> object:
+        target = self.visit(node.target)
+        if not isinstance(target, list):
+            return None
+        return [item for item in target if self.holds(node.condition, item)]
 
     # --- operators ----------------------------------------------------------------------------
 
@@ -125,17 +167,23 @@ class Interpreter:
         if op in ("and", "or"):
             return self._logical(node)
         left, right = self.visit(node.left), self.visit(node.right)
-        if op in _COMPARISONS:
-            return runtime.compare(op, left, right)
         if op in _ARITHMETIC:
             return runtime.arithmetic(op, left, right)
-        if op == "in":
-            return runtime.member(left, right)
-        if op == "notIn":
-            return runtime.not_member(left, right)
+        flags = (projected(node.left), projected(node.right))
+        if op in _COMPARISONS:
+            return runtime.existential(lambda a, b: runtime.compare(op, a, b), (left, right), flags)
+        if op in ("in", "notIn"):
+            test = runtime.member if op == "in" else runtime.not_member
+            return runtime.existential(test, (left, right), (flags[0], False))
         if op == "like":
-            return runtime.like(left, right)
+            return runtime.existential(runtime.like, (left, right), flags)
+        if op == "matches":
+            return runtime.existential(self._matches_text, (left, right), flags)
         raise unsupported(node, f"the operator {op!r}", ENGINE)
+
+    @staticmethod
+    def _matches_text(text: object, pattern: object) -> bool:
+        return runtime.matches(text, compile_java(pattern) if isinstance(pattern, str) else None)
 
     def _logical(self, node: Binary) -> bool:
         """A whole ``and``/``or`` chain in one loop, left to right, short-circuiting: ``or``
@@ -146,73 +194,33 @@ class Interpreter:
                 return decisive
         return not decisive
 
-    def visit_MethodCall(self, node: MethodCall) -> object:
-        if node.method in runtime.STRING_METHODS:
-            return self._string_method(node)
-        if node.method in ("isNull", "isNotNull") and not node.args:
-            return (self.visit(node.target) is None) == (node.method == "isNull")
-        if node.method == "count" and not node.args:
-            return self._count(node.target)
-        raise unsupported(node, f"the method {node.method}()", ENGINE)
+    # --- time (§6) ----------------------------------------------------------------------------
 
-    def _string_method(self, node: MethodCall) -> bool:
-        if len(node.args) not in (1, 2):
-            raise unsupported(node, f"{node.method}() with {len(node.args)} arguments", ENGINE)
-        case_sensitive = True
-        if len(node.args) == 2:
-            flag = node.args[1]
-            if not (isinstance(flag, Literal) and isinstance(flag.value, bool)):
-                raise unsupported(flag, "a case-sensitivity flag that is not true/false", ENGINE)
-            case_sensitive = flag.value
-        text, part = self.visit(node.target), self.visit(node.args[0])
-        return runtime.string_test(node.method, text, part, case_sensitive)
+    def visit_Occurs(self, node: Occurs) -> bool:
+        anchor = self._anchor(node.anchor)
+        anchor2 = None if node.anchor2 is None else self._anchor(node.anchor2)
+        if anchor is None or (node.anchor2 is not None and anchor2 is None):
+            return False
+        window = occurs_window(node, anchor, anchor2)
+        target = self.visit(node.target)
+        moments = target if projected(node.target) and isinstance(target, list) else [target]
+        return any(window.contains(self._temporal(node, moment)) for moment in moments)
 
-    def _count(self, target: Expr) -> int:
-        if isinstance(target, Select):
-            return len(self._selected(target))
-        if isinstance(target, XEvent):
-            return len(self.events)
-        raise unsupported(target, "count() of anything but xEvent or a select", ENGINE)
+    def _anchor(self, anchor: Expr) -> Period | None:
+        """A time word or date literal, or a date/date-time value (null: no window)."""
+        if is_fixed_anchor(anchor):
+            return reference_period(anchor, self.now)
+        moment = self.visit(anchor)
+        if is_null(moment):
+            return None
+        if not isinstance(moment, date):
+            raise unsupported(anchor, "an occurs anchor that is not a date or time", ENGINE)
+        return value_period(moment)
 
-    def visit_FunctionCall(self, node: FunctionCall) -> object:
-        function = _CALENDAR_FUNCTIONS.get(node.name)
-        if function is None or node.args:
-            raise unsupported(node, f"the function {node.name}()", ENGINE)
-        return function(self.now)
-
-    def visit_Occurs(self, node: Occurs) -> object:
-        window = occurs_bounds(node, self.now)
-        value = self.visit(node.target)
-        if value is not None and not isinstance(value, date):
+    @staticmethod
+    def _temporal(node: Occurs, moment: object) -> date | None:
+        if is_null(moment):
+            return None
+        if not isinstance(moment, date):
             raise unsupported(node.target, "occurs on a value that is not a date or time", ENGINE)
-        return window.contains(value)
-
-    # --- select ---------------------------------------------------------------------------------
-
-    def visit_Select(self, node: Select) -> object:
-        return self._selected(node)
-
-    def _selected(self, node: Select) -> list[object]:
-        if len(node.bindings) != 1:
-            raise unsupported(node, "select with several bindings", ENGINE)
-        binding = node.bindings[0]
-        source = self.visit(binding.source)
-        if not isinstance(source, list):
-            return []
-        return [item for item in source if self._binds(binding, item)]
-
-    def _binds(self, binding: Binding, item: object) -> bool:
-        if binding.condition is None:
-            return True
-        saved = self.variables.get(binding.var, _UNBOUND)
-        self.variables[binding.var] = item
-        try:
-            return self.test(binding.condition)
-        finally:
-            if saved is _UNBOUND:
-                del self.variables[binding.var]
-            else:
-                self.variables[binding.var] = saved
-
-
-_UNBOUND = object()
+        return moment
