@@ -91,3 +91,67 @@ def test_detached_job_can_be_cancelled(env: dict[str, str]) -> None:
     job_id = re.search(r"created segment job ([0-9a-f-]{36})", created.output).group(1)  # type: ignore[union-attr]
     cancelled = runner.invoke(app, ["jobs", "cancel", job_id], env=env)
     assert cancelled.exit_code == 0 and "CANCELLED" in cancelled.output
+
+
+def test_pql_format_prints_canonical_text() -> None:
+    result = runner.invoke(
+        app, ["pql", "format", 'homeAddress.countryCode="US"  AND person.birthYear>1980']
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output.strip()
+    assert "and" in text and '"US"' in text
+    again = runner.invoke(app, ["pql", "format", text])
+    assert again.output.strip() == text
+
+
+def test_pql_eval_on_profile_and_events_files(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text(
+        json.dumps({"homeAddress": {"countryCode": "US"}, "person": {"birthYear": 1990}})
+    )
+    events = tmp_path / "events.json"
+    events.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": "e1",
+                    "timestamp": "2026-11-20T10:00:00Z",
+                    "eventType": "commerce.purchases",
+                },
+                {
+                    "_id": "e2",
+                    "timestamp": "2026-10-01T10:00:00Z",
+                    "eventType": "commerce.purchases",
+                },
+            ]
+        )
+    )
+    expression = (
+        'homeAddress.countryCode = "US" and (select X from xEvent where '
+        'X.eventType = "commerce.purchases" and X.timestamp occurs <= 7 days before now)'
+        ".count() = 1"
+    )
+    args = [
+        "pql",
+        "eval",
+        expression,
+        "--profile",
+        str(profile),
+        "--events",
+        str(events),
+        "--now",
+        "2026-11-23T00:00:00Z",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "true"
+    later = runner.invoke(app, [*args[:-1], "2027-01-01T00:00:00Z"])
+    assert later.output.strip() == "false"
+
+
+def test_pql_eval_rejects_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"person": {"birthYear": "old"}}')
+    result = runner.invoke(app, ["pql", "eval", "person.birthYear > 1", "--profile", str(bad)])
+    assert result.exit_code == 2
+    assert "birthYear" in result.output

@@ -204,6 +204,39 @@ def pql_check(expression: Annotated[str | None, typer.Argument()] = None) -> Non
     console.print(f"ok: {checked.type}")
 
 
+@pql_app.command("format")
+def pql_format(expression: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Print an expression (argument or stdin) in canonical pql/text."""
+    text = _expression(expression)
+    try:
+        console.print(pql.format(pql.parse(text)), markup=False, highlight=False)
+    except pql.PQLError as error:
+        _print_pql_error(error)
+        raise typer.Exit(1) from error
+
+
+@pql_app.command("eval")
+def pql_eval(
+    expression: Annotated[str | None, typer.Argument()] = None,
+    profile: Annotated[Path | None, typer.Option(help="XDM profile (JSON object).")] = None,
+    events: Annotated[Path | None, typer.Option(help="Experience events (JSON array).")] = None,
+    now: Annotated[str | None, typer.Option(help="Evaluation time, ISO-8601 (UTC).")] = None,
+) -> None:
+    """Evaluate an expression on one profile and its events with the reference interpreter."""
+    from segmint.cli.evaluation import evaluate_files
+
+    text = _expression(expression)
+    try:
+        result = evaluate_files(text, profile, events, now)
+    except pql.PQLError as error:
+        _print_pql_error(error)
+        raise typer.Exit(1) from error
+    except ValueError as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(2) from error
+    console.print("true" if result else "false")
+
+
 def _print_pql_error(error: pql.PQLError) -> None:
     err.print(f"[red]{type(error).__name__}[/]: {error}", highlight=False)
     err.print(error.highlight(), markup=False, highlight=False)

@@ -233,6 +233,18 @@ def validate_record(
     return _check(record, obj, row)[1]
 
 
+def convert_values(
+    record: Mapping[str, Any], obj: ObjectType
+) -> tuple[dict[str, Any], list[RecordError]]:
+    """``record`` with every value converted to the lake's Python types along ``obj``
+    (dates, date-times, numbers), and the problems found; no identity is required."""
+    checker = _Checker(0)
+    if not isinstance(record, Mapping):
+        checker.fail("", f"record must be an object, got {_kind_of(record)}")
+        return {}, checker.errors
+    return checker.convert(record, obj, "") or {}, checker.errors
+
+
 def primary_identity(record: Mapping[str, Any]) -> str | None:
     """``Namespace:id`` of the identityMap entry flagged ``primary``, else of the first identity
     of the first namespace; None without any identity. The map must already be valid."""
