@@ -24,12 +24,14 @@ def create_definition(
     headers: dict[str, str],
     expression: str,
     name: str | None = None,
+    expression_override: dict[str, str] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     body = {
         "name": name or f"segment {uuid.uuid4().hex[:8]}",
         "description": "test segment",
-        "expression": {"type": "PQL", "format": "pql/text", "value": expression},
+        "expression": expression_override
+        or {"type": "PQL", "format": "pql/text", "value": expression},
         "schema": {"name": "_xdm.context.profile"},
         "ttlInDays": 30,
         **extra,

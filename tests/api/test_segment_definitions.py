@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import DEFINITIONS, create_definition
+from tests.api.helpers import DEFINITIONS, create_definition, create_job, get_job
 from tests.support import ORG, aep_headers, token_for
 
 
@@ -149,3 +149,68 @@ def test_sample_definitions_are_loaded_and_valid(
 ) -> None:
     body = client.get(DEFINITIONS, headers=headers).json()
     assert body["page"]["totalCount"] == 5
+
+
+# The pql/json of api.md §2.8 for `workAddress.country = "US"`.
+WORK_IN_US_JSON = (
+    '{"nodeType":"fnApply","fnName":"=","params":[{"nodeType":"fieldLookup","fieldName":'
+    '"country","object":{"nodeType":"fieldLookup","fieldName":"workAddress","object":'
+    '{"nodeType":"parameterReference","position":1}}},{"nodeType":"literal",'
+    '"literalType":"String","value":"US"}]}'
+)
+
+
+def test_pql_json_definitions_are_accepted_and_evaluated(
+    client: TestClient, headers: dict[str, str], run_jobs: Any
+) -> None:
+    as_json = create_definition(
+        client,
+        headers,
+        "",
+        expression_override={"type": "PQL", "format": "pql/json", "value": WORK_IN_US_JSON},
+    )
+    assert as_json["expression"]["format"] == "pql/json"
+    as_text = create_definition(client, headers, 'workAddress.country = "US"')
+    job = create_job(client, headers, [as_json["id"], as_text["id"]])
+    run_jobs()
+    done = get_job(client, headers, job["id"])
+    assert done["status"] == "SUCCEEDED", done.get("errors")
+    counts = done["metrics"]["segmentedProfileCounter"]
+    assert counts[as_json["id"]] == counts[as_text["id"]]
+
+
+def test_invalid_pql_json_is_a_400(client: TestClient, headers: dict[str, str]) -> None:
+    body = {
+        "name": "bad json",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {"type": "PQL", "format": "pql/json", "value": '{"nodeType": "nonsense"}'},
+    }
+    response = client.post(DEFINITIONS, headers=headers, json=body)
+    assert response.status_code == 400
+    assert response.json()["report"]["pqlError"]["kind"] == "syntax"
+
+
+def test_evaluation_info_follows_eligibility(client: TestClient, headers: dict[str, str]) -> None:
+    everything = {
+        "batch": {"enabled": True},
+        "continuous": {"enabled": True},
+        "synchronous": {"enabled": True},
+    }
+    profile_only = create_definition(
+        client, headers, 'homeAddress.countryCode = "US"', evaluationInfo=everything
+    )
+    assert profile_only["evaluationInfo"] == everything
+    month_of_events = create_definition(
+        client,
+        headers,
+        'select X from xEvent where X.eventType = "commerce.purchases" '
+        "and X.timestamp occurs <= 30 days before now",
+        evaluationInfo=everything,
+    )
+    assert month_of_events["evaluationInfo"] == {
+        "batch": {"enabled": True},
+        "continuous": {"enabled": False},
+        "synchronous": {"enabled": False},
+    }
+    default = create_definition(client, headers, 'homeAddress.countryCode = "FR"')
+    assert default["evaluationInfo"]["continuous"] == {"enabled": False}

@@ -13,8 +13,9 @@ from segmint import pql
 from segmint.api import bodies, listing, wire
 from segmint.api.deps import CurrentTenant, ServiceState, State
 from segmint.api.errors import ApiError
-from segmint.engine import check_supported
+from segmint.jobs.expressions import FORMATS, compile_expression, parse_expression, reads_events
 from segmint.jobs.model import Tenant
+from segmint.pql.ast import Expr
 from segmint.store import Definition, DuplicateDefinitionName
 from segmint.xdm import DEFAULT_SCHEMA, PROFILE_CLASS
 
@@ -123,7 +124,7 @@ def _existing(definition_id: str, tenant: Tenant, state: ServiceState) -> Defini
 def _definition_from(
     body: bodies.DefinitionBody, tenant: Tenant, state: ServiceState, existing: Definition | None
 ) -> Definition:
-    _check_expression(body.expression)
+    checked = _check_expression(body.expression)
     if body.schema_ref.name != PROFILE_CLASS:
         raise ApiError(
             400,
@@ -131,10 +132,10 @@ def _definition_from(
             f"schema.name must be {PROFILE_CLASS!r}, got {body.schema_ref.name!r}",
         )
     policy_id = _merge_policy_id(body.merge_policy_id, existing, tenant, state)
-    evaluation_info = (
+    requested = (
         body.evaluation_info.model_dump(exclude_none=True)
         if body.evaluation_info is not None
-        else None
+        else (existing.evaluation_info if existing else {})
     )
     return Definition(
         id=existing.id if existing else "",
@@ -146,8 +147,7 @@ def _definition_from(
         merge_policy_id=policy_id,
         schema_name=body.schema_ref.name,
         ttl_in_days=body.ttl_in_days,
-        evaluation_info=evaluation_info
-        or (existing.evaluation_info if existing else DEFAULT_EVALUATION_INFO),
+        evaluation_info=_evaluation_info(requested, checked, tenant, state),
         profile_instance_id=body.profile_instance_id or wire.PROFILE_INSTANCE_ID,
         payload_schema=body.payload_schema,
         created_ms=existing.created_ms if existing else 0,
@@ -155,24 +155,47 @@ def _definition_from(
     )
 
 
-def _check_expression(expression: bodies.Expression) -> None:
+def _evaluation_info(
+    requested: dict[str, Any], checked: Expr, tenant: Tenant, state: ServiceState
+) -> dict[str, Any]:
+    """What was asked for, as far as the expression allows it: batch unless turned off;
+    streaming (``continuous``) and edge (``synchronous``) only when asked for and eligible
+    (pql.md §10), as AEP falls back to batch for a definition that does not qualify."""
+    classes = pql.classify(checked, profile_only=lambda sid: _profile_only(sid, tenant, state))
+    eligible = pql.evaluation_info(classes)
+    info = {}
+    for method, toggle in DEFAULT_EVALUATION_INFO.items():
+        wanted = requested.get(method, {}).get("enabled", toggle["enabled"])
+        info[method] = {"enabled": bool(wanted and eligible[method]["enabled"])}
+    return info
+
+
+def _profile_only(segment_id: str, tenant: Tenant, state: ServiceState) -> bool:
+    """Whether a referenced definition reads no event data (for segment-of-segments rules)."""
+    definition = state.store.definitions.get(tenant, segment_id)
+    if definition is None:
+        return False
+    try:
+        tree = parse_expression(definition.expression_format, definition.expression_value)
+    except pql.PQLError:
+        return False
+    return not reads_events(tree)
+
+
+def _check_expression(expression: bodies.Expression) -> Expr:
+    """The checked expression; 400 naming line and column when it is not valid PQL."""
     if expression.type != "PQL":
         raise ApiError(
             400, "UPS-SEG-400-7", f"expression.type must be 'PQL', got {expression.type!r}"
         )
-    if expression.format == "pql/json":
+    if expression.format not in FORMATS:
         raise ApiError(
             400,
             "UPS-SEG-400-7",
-            "expression.format 'pql/json' is not supported yet; send 'pql/text'",
-        )
-    if expression.format != "pql/text":
-        raise ApiError(
-            400, "UPS-SEG-400-7", f"expression.format must be 'pql/text', got {expression.format!r}"
+            f"expression.format must be one of {', '.join(FORMATS)}, got {expression.format!r}",
         )
     try:
-        checked = pql.check(pql.parse(expression.value), DEFAULT_SCHEMA, source=expression.value)
-        check_supported(checked)
+        return compile_expression(expression.format, expression.value, DEFAULT_SCHEMA)
     except pql.PQLError as error:
         raise ApiError(
             400,

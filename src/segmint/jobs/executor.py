@@ -12,7 +12,8 @@ from typing import Any
 
 from segmint import pql
 from segmint.clock import ms_to_datetime, now_ms
-from segmint.engine import DuckDBRunner, MembershipStats, check_supported
+from segmint.engine import DuckDBRunner, MembershipStats
+from segmint.jobs.expressions import compile_expression
 from segmint.jobs.model import SegmentJob
 from segmint.jobs.ports import LakeCatalog
 from segmint.pql.ast import Expr
@@ -75,10 +76,7 @@ def compile_definitions(job: SegmentJob, schema: Schema = DEFAULT_SCHEMA) -> lis
     compiled: list[tuple[str, Expr]] = []
     for snapshot in job.segments:
         try:
-            expr = pql.check(
-                pql.parse(snapshot.expression_value), schema, source=snapshot.expression_value
-            )
-            check_supported(expr)
+            expr = compile_expression(snapshot.expression_format, snapshot.expression_value, schema)
         except pql.PQLError as error:
             raise DefinitionCompileError(snapshot.segment_id, error) from error
         compiled.append((snapshot.segment_id, expr))
