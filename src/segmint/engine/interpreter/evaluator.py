@@ -12,8 +12,9 @@ windows in :mod:`segmint.engine.timewindows`; each construct family has its own 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from functools import partial
 
 from segmint.engine.interpreter import runtime
 from segmint.engine.interpreter.base import ENGINE
@@ -53,6 +54,18 @@ __all__ = ["Interpreter", "evaluate", "prepare", "value"]
 
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
+
+
+def _matches_text(text: object, pattern: object) -> bool:
+    return runtime.matches(text, compile_java(pattern) if isinstance(pattern, str) else None)
+
+
+_PREDICATES: dict[str, Callable[[object, object], bool]] = {
+    "in": runtime.member,
+    "notIn": runtime.not_member,
+    "like": runtime.like,
+    "matches": _matches_text,
+}
 
 
 def evaluate(
@@ -169,21 +182,21 @@ class Interpreter(CallRules, MethodRules, BindingRules, ChainRules):
         left, right = self.visit(node.left), self.visit(node.right)
         if op in _ARITHMETIC:
             return runtime.arithmetic(op, left, right)
+        test = self._predicate(op, node)
         flags = (projected(node.left), projected(node.right))
-        if op in _COMPARISONS:
-            return runtime.existential(lambda a, b: runtime.compare(op, a, b), (left, right), flags)
         if op in ("in", "notIn"):
-            test = runtime.member if op == "in" else runtime.not_member
-            return runtime.existential(test, (left, right), (flags[0], False))
-        if op == "like":
-            return runtime.existential(runtime.like, (left, right), flags)
-        if op == "matches":
-            return runtime.existential(self._matches_text, (left, right), flags)
-        raise unsupported(node, f"the operator {op!r}", ENGINE)
+            flags = (flags[0], False)  # the right side is the list itself
+        if not any(flags):
+            return test(left, right)
+        return runtime.existential(test, (left, right), flags)
 
-    @staticmethod
-    def _matches_text(text: object, pattern: object) -> bool:
-        return runtime.matches(text, compile_java(pattern) if isinstance(pattern, str) else None)
+    def _predicate(self, op: str, node: Binary) -> Callable[[object, object], bool]:
+        if op in _COMPARISONS:
+            return partial(runtime.compare, op)
+        predicate = _PREDICATES.get(op)
+        if predicate is None:
+            raise unsupported(node, f"the operator {op!r}", ENGINE)
+        return predicate
 
     def _logical(self, node: Binary) -> bool:
         """A whole ``and``/``or`` chain in one loop, left to right, short-circuiting: ``or``
