@@ -221,6 +221,7 @@ def test_unsupported_pql_is_rejected_at_definition_time(
     response = client.post(DEFINITIONS, headers=headers, json=body)
     assert response.status_code == 400
     assert response.json()["report"]["pqlError"]["kind"] == "unsupported"
+    assert "not supported by the DuckDB engine" in response.json()["detail"]
 
 
 def test_unknown_segment_ids_are_listed(client: TestClient, headers: dict[str, str]) -> None:

@@ -140,7 +140,7 @@ class TestUnsupported:
     def test_rejected_with_engine_and_location(self, node: Expr, message: str) -> None:
         with pytest.raises(PQLUnsupportedError, match=message) as caught:
             check_supported(node)
-        assert "not supported on DuckDB" in caught.value.message
+        assert "not supported by the DuckDB engine" in caught.value.message
         assert (caught.value.line, caught.value.column) == (3, 7)
 
     def test_a_nested_select_is_rejected_at_its_position(self) -> None:

@@ -101,7 +101,7 @@ def output(value: object) -> object:
 
 def unsupported(node: object, what: str, engine: str | None = None) -> PQLUnsupportedError:
     """The error for valid PQL that an engine does not evaluate, located at ``node``'s span."""
-    where = f" on {engine}" if engine else ""
+    where = f" by the {engine} engine yet" if engine else ""
     message = f"{what} is not supported{where}"
     span = getattr(node, "span", None)
     if span is None:
