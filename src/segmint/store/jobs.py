@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from segmint.clock import now_ms
@@ -34,6 +34,15 @@ _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _WAITING = [s.value for s in WAITING_STATUSES]
 CLAIM_CANDIDATES = 20
 ERROR_LEASE_EXHAUSTED = "SEG-5002"
+
+
+def _held_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
+    """The job is running (or being cancelled) under this worker's lease."""
+    return and_(
+        segment_jobs.c.id == job_id,
+        segment_jobs.c.worker_id == worker_id,
+        segment_jobs.c.status.in_(_ACTIVE),
+    )
 
 
 def _job_select() -> Select[Any]:
@@ -244,11 +253,7 @@ class SqlJobRepository:
         with self.db.transaction() as conn:
             result = conn.execute(
                 update(segment_jobs)
-                .where(
-                    segment_jobs.c.id == job_id,
-                    segment_jobs.c.worker_id == worker_id,
-                    segment_jobs.c.status.in_(_ACTIVE),
-                )
+                .where(_held_by(job_id, worker_id))
                 .values(lease_expires_ms=now + lease_ms)
             )
             if result.rowcount != 1:
@@ -264,11 +269,7 @@ class SqlJobRepository:
         with self.db.transaction() as conn:
             result = conn.execute(
                 update(segment_jobs)
-                .where(
-                    segment_jobs.c.id == job_id,
-                    segment_jobs.c.worker_id == worker_id,
-                    segment_jobs.c.status.in_(_ACTIVE),
-                )
+                .where(_held_by(job_id, worker_id))
                 .values(progress=progress, metrics=metrics, updated_ms=now_ms())
             )
         return result.rowcount == 1
