@@ -16,8 +16,9 @@ from segmint.api.errors import ApiError
 from segmint.jobs.expressions import FORMATS, compile_expression, parse_expression, reads_events
 from segmint.jobs.model import Tenant
 from segmint.pql.ast import Expr
+from segmint.pql.types import Schema
 from segmint.store import Definition, DuplicateDefinitionName
-from segmint.xdm import DEFAULT_SCHEMA, PROFILE_CLASS
+from segmint.xdm import PROFILE_CLASS
 
 router = APIRouter(tags=["segment definitions"])
 
@@ -124,7 +125,7 @@ def _existing(definition_id: str, tenant: Tenant, state: ServiceState) -> Defini
 def _definition_from(
     body: bodies.DefinitionBody, tenant: Tenant, state: ServiceState, existing: Definition | None
 ) -> Definition:
-    checked = _check_expression(body.expression)
+    checked = _check_expression(body.expression, state.store.schemas.schema(tenant))
     if body.schema_ref.name != PROFILE_CLASS:
         raise ApiError(
             400,
@@ -182,7 +183,7 @@ def _profile_only(segment_id: str, tenant: Tenant, state: ServiceState) -> bool:
     return not reads_events(tree)
 
 
-def _check_expression(expression: bodies.Expression) -> Expr:
+def _check_expression(expression: bodies.Expression, schema: Schema) -> Expr:
     """The checked expression; 400 naming line and column when it is not valid PQL."""
     if expression.type != "PQL":
         raise ApiError(
@@ -195,7 +196,7 @@ def _check_expression(expression: bodies.Expression) -> Expr:
             f"expression.format must be one of {', '.join(FORMATS)}, got {expression.format!r}",
         )
     try:
-        return compile_expression(expression.format, expression.value, DEFAULT_SCHEMA)
+        return compile_expression(expression.format, expression.value, schema)
     except pql.PQLError as error:
         raise ApiError(
             400,

@@ -15,7 +15,7 @@ from segmint.jobs.model import Tenant
 from segmint.profiles.ingest import IngestError, read_records, write_batch
 from segmint.settings import Settings
 from segmint.store import BATCH_FAILED, BATCH_SUCCESS, Dataset, Store
-from segmint.xdm import DEFAULT_SCHEMA, EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
+from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
 
 KINDS: dict[str, tuple[Literal["profile", "event"], str]] = {
     "profile": ("profile", PROFILE_CLASS),
@@ -45,7 +45,10 @@ def ingest_files(
         out_dir = store.catalog.batch_dir(tenant, dataset.id, batch_id)
         try:
             result = write_batch(
-                _records(files), kind=record_kind, schema=DEFAULT_SCHEMA, out_dir=out_dir
+                _records(files),
+                kind=record_kind,
+                schema=store.schemas.schema(tenant),
+                out_dir=out_dir,
             )
         except IngestError as exc:
             raise CommandError(str(exc)) from exc

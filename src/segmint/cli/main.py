@@ -26,7 +26,11 @@ app = typer.Typer(
 jobs_app = typer.Typer(help="Run and inspect segment jobs.", no_args_is_help=True)
 pql_app = typer.Typer(help="Parse and check PQL expressions.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+schema_app = typer.Typer(
+    help="Tenant field groups of a sandbox's XDM schema.", no_args_is_help=True
+)
 app.add_typer(pql_app, name="pql")
+app.add_typer(schema_app, name="schema")
 
 console = Console()
 err = Console(stderr=True)
@@ -169,6 +173,26 @@ def jobs_cancel(job_id: str, sandbox: Annotated[str, typer.Option()] = "prod") -
     from segmint.cli.jobs import cancel
 
     _finish(lambda: cancel(_settings(), sandbox, job_id, console))
+
+
+@schema_app.command("register")
+def schema_register(
+    file: Annotated[Path, typer.Argument(help='JSON such as {"_acme": {"score": "integer"}}.')],
+    kind: Annotated[str, typer.Option(help="profile or event")] = "profile",
+    sandbox: Annotated[str, typer.Option()] = "prod",
+) -> None:
+    """Add or replace ``_<tenant>`` field groups of the profile or event class."""
+    from segmint.cli.schemas import register
+
+    _finish(lambda: register(_settings(), file, kind, sandbox, console))
+
+
+@schema_app.command("show")
+def schema_show(sandbox: Annotated[str, typer.Option()] = "prod") -> None:
+    """Print the tenant field groups registered in a sandbox."""
+    from segmint.cli.schemas import show
+
+    _finish(lambda: show(_settings(), sandbox, console))
 
 
 def _expression(text: str | None) -> str:

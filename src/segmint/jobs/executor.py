@@ -4,11 +4,15 @@ diff against the previous memberships, and build the metrics of the job object."
 from __future__ import annotations
 
 import shutil
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from segmint import pql
 from segmint.clock import ms_to_datetime, now_ms
@@ -18,7 +22,7 @@ from segmint.jobs.model import SegmentJob
 from segmint.jobs.ports import LakeCatalog
 from segmint.pql.ast import Expr
 from segmint.pql.types import Schema
-from segmint.xdm import DEFAULT_SCHEMA
+from segmint.xdm import DEFAULT_SCHEMA, event_schema, profile_schema
 
 
 class DefinitionCompileError(Exception):
@@ -97,6 +101,18 @@ def remove_stale_output(final: Path) -> None:
     shutil.rmtree(final, ignore_errors=True)
 
 
+@contextmanager
+def schema_anchors(schema: Schema) -> Iterator[tuple[Path, Path]]:
+    """Zero-row Parquet files with the sandbox's whole layout. Read with the data by column
+    name, they make a field that is registered but held by no batch yet read as null (and
+    so qualify nobody) instead of failing the job."""
+    with tempfile.TemporaryDirectory(prefix="segmint-schema-") as scratch:
+        profile, event = Path(scratch) / "profile.parquet", Path(scratch) / "event.parquet"
+        pq.write_table(profile_schema(schema).empty_table(), profile)
+        pq.write_table(event_schema(schema).empty_table(), event)
+        yield profile, event
+
+
 def evaluate_job(
     job: SegmentJob,
     lake: LakeCatalog,
@@ -107,7 +123,8 @@ def evaluate_job(
     """Evaluate all segments of ``job`` in one pass and write the membership batch to a
     staging directory (not yet visible)."""
     on_stage("compiling")
-    segments = compile_definitions(job)
+    schema = lake.schema(job.tenant)
+    segments = compile_definitions(job, schema)
     evaluation_ms = job.evaluation_time_ms or now_ms()
     tenant = job.tenant
     final = lake.membership_dir(tenant, job.batch_id)
@@ -118,14 +135,15 @@ def evaluate_job(
     on_stage("evaluating")
     metrics["profileSegmentationTime"] = {"startTimeInMs": now_ms()}
     try:
-        stats = runner.run_membership(
-            profile_files=lake.profile_files(tenant),
-            event_files=lake.event_files(tenant),
-            segments=segments,
-            now=ms_to_datetime(evaluation_ms),
-            previous=lake.previous_memberships(tenant, [sid for sid, _ in segments]),
-            out_dir=staging,
-        )
+        with schema_anchors(schema) as (profile_anchor, event_anchor):
+            stats = runner.run_membership(
+                profile_files=[*lake.profile_files(tenant), profile_anchor],
+                event_files=[*lake.event_files(tenant), event_anchor],
+                segments=segments,
+                now=ms_to_datetime(evaluation_ms),
+                previous=lake.previous_memberships(tenant, [sid for sid, _ in segments]),
+                out_dir=staging,
+            )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

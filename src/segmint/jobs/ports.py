@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from segmint.jobs.model import JobSource, JobStatus, SegmentJob, SegmentSnapshot, Tenant
+from segmint.pql.types import Schema
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,6 @@ class LakeCatalog(Protocol):
         its files and the segment ids to read from it."""
 
     def membership_dir(self, tenant: Tenant, batch_id: str) -> Path: ...
+
+    def schema(self, tenant: Tenant) -> Schema:
+        """The sandbox's XDM schema (standard plus registered tenant field groups)."""

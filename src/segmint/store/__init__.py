@@ -11,6 +11,7 @@ from segmint.store.database import Database
 from segmint.store.definitions import Definition, DefinitionRepository, DuplicateDefinitionName
 from segmint.store.jobs import SqlJobRepository
 from segmint.store.lake_catalog import BATCH_FAILED, BATCH_SUCCESS, Dataset, SqlLakeCatalog
+from segmint.store.schemas import SchemaRepository
 from segmint.store.tenancy import MergePolicyRef, TenantRepository
 
 
@@ -21,18 +22,21 @@ class Store:
     definitions: DefinitionRepository
     jobs: SqlJobRepository
     catalog: SqlLakeCatalog
+    schemas: SchemaRepository
 
     @classmethod
     def open(cls, database_url: str, home: Path) -> Store:
         """Connect, migrate to the newest schema, and wire the repositories."""
         db = Database(database_url)
         db.migrate()
+        schemas = SchemaRepository(db)
         return cls(
             db=db,
             tenants=TenantRepository(db),
             definitions=DefinitionRepository(db),
             jobs=SqlJobRepository(db),
-            catalog=SqlLakeCatalog(db, Lake(home)),
+            catalog=SqlLakeCatalog(db, Lake(home), schemas),
+            schemas=schemas,
         )
 
     def close(self) -> None:
@@ -48,6 +52,7 @@ __all__ = [
     "DefinitionRepository",
     "DuplicateDefinitionName",
     "MergePolicyRef",
+    "SchemaRepository",
     "SqlJobRepository",
     "SqlLakeCatalog",
     "Store",

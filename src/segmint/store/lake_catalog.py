@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from segmint.clock import now_ms
 from segmint.jobs.model import Tenant
+from segmint.pql.types import Schema
 from segmint.profiles.lake import Lake
 from segmint.store.database import Database
+from segmint.store.schemas import SchemaRepository
 from segmint.store.tables import batches, datasets, membership_snapshots
 from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
 
@@ -35,9 +37,13 @@ class Dataset:
 class SqlLakeCatalog:
     """``segmint.jobs.ports.LakeCatalog`` over the metadata database and a ``Lake``."""
 
-    def __init__(self, db: Database, lake: Lake) -> None:
+    def __init__(self, db: Database, lake: Lake, schemas: SchemaRepository) -> None:
         self.db = db
         self.lake = lake
+        self.schemas = schemas
+
+    def schema(self, tenant: Tenant) -> Schema:
+        return self.schemas.schema(tenant)
 
     def create_dataset(self, tenant: Tenant, name: str, schema_name: str) -> Dataset:
         if schema_name not in (PROFILE_CLASS, EXPERIENCE_EVENT_CLASS):

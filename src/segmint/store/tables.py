@@ -143,3 +143,13 @@ batches = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_batches_dataset", "dataset_id", "status"),
 )
+
+tenant_field_groups = Table(
+    "tenant_field_groups",
+    metadata,
+    Column("sandbox_id", String(ID), ForeignKey("sandboxes.id"), primary_key=True),
+    Column("schema_name", String(128), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)

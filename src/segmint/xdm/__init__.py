@@ -9,6 +9,7 @@ from segmint.xdm.schema import (
     TenantFieldError,
     build_schema,
 )
+from segmint.xdm.tenant import parse_field_groups
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -19,5 +20,6 @@ __all__ = [
     "arrow_type",
     "build_schema",
     "event_schema",
+    "parse_field_groups",
     "profile_schema",
 ]
