@@ -483,18 +483,21 @@ def _check_identity(checker: _Checker, path: str, namespace: str, item: Mapping[
     identity = item.get("id")
     if identity is None or identity == "":
         checker.fail(f"{path}.id", "an identity needs a non-empty id")
-    elif not isinstance(identity, str):
-        pass  # reported as a type error
-    elif len(identity) > MAX_IDENTITY_LENGTH:
-        checker.fail(f"{path}.id", f"identity longer than {MAX_IDENTITY_LENGTH} characters")
-    elif namespace == ECID_NAMESPACE and not _ECID.fullmatch(identity):
-        checker.fail(f"{path}.id", "ECID values must be exactly 38 digits")
+    elif isinstance(identity, str):  # a non-string id is already reported as a type error
+        _check_identity_value(checker, f"{path}.id", namespace, identity)
     state = item.get("authenticatedState")
     if isinstance(state, str) and state not in AUTHENTICATED_STATES:
         checker.fail(
             f"{path}.authenticatedState",
             f"must be one of {', '.join(AUTHENTICATED_STATES)}, got {state!r}",
         )
+
+
+def _check_identity_value(checker: _Checker, path: str, namespace: str, identity: str) -> None:
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        checker.fail(path, f"identity longer than {MAX_IDENTITY_LENGTH} characters")
+    elif namespace == ECID_NAMESPACE and not _ECID.fullmatch(identity):
+        checker.fail(path, "ECID values must be exactly 38 digits")
 
 
 # --- writing -------------------------------------------------------------------------------
