@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pql_corpus import load
+from test_pql_checker import nodes
 
 from segmint.pql import PQLError, PQLTypeError, PQLUnsupportedError, ast, check, parse
 from segmint.pql.types import (
@@ -194,19 +195,6 @@ CHECKING = [pytest.param(r["pql"], id=r["id"]) for r in VALID if r["id"] not in 
 FAILING = [pytest.param(r["pql"], r["id"], id=r["id"]) for r in VALID if r["id"] in EXPECTED_ERRORS]
 
 
-def all_nodes(tree: object) -> list[ast.Node]:
-    found: list[ast.Node] = []
-    pending: list[Any] = [tree]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, tuple):
-            pending.extend(item)
-        elif isinstance(item, ast.Node):
-            found.append(item)
-            pending.extend(vars(item).values())
-    return found
-
-
 def test_the_lists_name_valid_entries_only() -> None:
     assert set(EXPECTED_ERRORS) <= {row["id"] for row in VALID}
     assert len(CHECKING) + len(FAILING) == len(VALID)
@@ -215,7 +203,7 @@ def test_the_lists_name_valid_entries_only() -> None:
 @pytest.mark.parametrize("text", CHECKING)
 def test_valid_entry_checks(text: str) -> None:
     tree = check(parse(text), CORPUS_SCHEMA, source=text)
-    for node in all_nodes(tree):
+    for node in nodes(tree):
         assert node.type is not None, node
         assert not isinstance(node, ast.Name | ast.UpRef | ast.ParamRef), node
     assert check(tree, CORPUS_SCHEMA) == tree
