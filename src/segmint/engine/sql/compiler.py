@@ -287,14 +287,27 @@ class Compiler:
         return exp.column(node.field_name, table=self.PROFILE_ALIAS, quoted=True)
 
     def visit_FunctionCall(self, node: FunctionCall) -> exp.Expr:
-        values = {
-            "currentYear": self.now.year,
-            "currentMonth": self.now.month,
-            "currentDayOfMonth": self.now.day,
-        }
-        if node.name not in values or node.args:
+        """Dispatch to ``function_<name>`` (a dialect or a rules mixin may add one)."""
+        rule: Callable[[FunctionCall], exp.Expr] | None = getattr(
+            self, f"function_{node.name}", None
+        )
+        if rule is None:
             raise self.unsupported(node, f"the function {node.name}()")
-        return exp.Literal.number(values[node.name])
+        return rule(node)
+
+    def function_currentYear(self, node: FunctionCall) -> exp.Expr:
+        return self._current_part(node, self.now.year)
+
+    def function_currentMonth(self, node: FunctionCall) -> exp.Expr:
+        return self._current_part(node, self.now.month)
+
+    def function_currentDayOfMonth(self, node: FunctionCall) -> exp.Expr:
+        return self._current_part(node, self.now.day)
+
+    def _current_part(self, node: FunctionCall, value: int) -> exp.Expr:
+        if node.args:
+            raise self.unsupported(node, f"{node.name}() with arguments")
+        return exp.Literal.number(value)
 
     # --- operators ------------------------------------------------------------------------------
 
@@ -393,14 +406,32 @@ class Compiler:
     # --- methods --------------------------------------------------------------------------------
 
     def visit_MethodCall(self, node: MethodCall) -> exp.Expr:
+        """Dispatch to ``method_<name>`` (a dialect or a rules mixin may add one)."""
         if node.method in STRING_METHODS:
             return self._string_method(node)
-        if node.method in ("isNull", "isNotNull") and not node.args:
-            is_null = exp.Is(this=paren(self._nullable(node.target)), expression=exp.Null())
-            return is_null if node.method == "isNull" else exp.Not(this=exp.Paren(this=is_null))
-        if node.method == "count" and not node.args:
-            return self._count(node.target)
-        raise self.unsupported(node, f"the method {node.method}()")
+        rule: Callable[[MethodCall], exp.Expr] | None = getattr(
+            self, f"method_{node.method}", None
+        )
+        if rule is None:
+            raise self.unsupported(node, f"the method {node.method}()")
+        return rule(node)
+
+    def method_isNull(self, node: MethodCall) -> exp.Expr:
+        return self._null_test(node)
+
+    def method_isNotNull(self, node: MethodCall) -> exp.Expr:
+        return self._null_test(node)
+
+    def _null_test(self, node: MethodCall) -> exp.Expr:
+        if node.args:
+            raise self.unsupported(node, f"{node.method}() with arguments")
+        is_null = exp.Is(this=paren(self._nullable(node.target)), expression=exp.Null())
+        return is_null if node.method == "isNull" else exp.Not(this=exp.Paren(this=is_null))
+
+    def method_count(self, node: MethodCall) -> exp.Expr:
+        if node.args:
+            raise self.unsupported(node, "count() with arguments")
+        return self._count(node.target)
 
     def _nullable(self, node: Expr) -> exp.Expr:
         if isinstance(node, Select | XEvent):

@@ -6,11 +6,12 @@ from typing import ClassVar
 
 from sqlglot import exp
 
-from segmint.engine.sql.compiler import Compiler, paren
+from segmint.engine.sql.compiler import paren
+from segmint.engine.sql.language import LanguageCompiler
 from segmint.pql.ast import Expr
 
 
-class DuckDBCompiler(Compiler):
+class DuckDBCompiler(LanguageCompiler):
     dialect: ClassVar[str] = "duckdb"
     engine: ClassVar[str] = "DuckDB"
 

@@ -1,0 +1,9 @@
+"""The whole language: the core compiler with every rules mixin; dialects subclass it."""
+
+from __future__ import annotations
+
+from segmint.engine.sql.scalars import ScalarRules
+
+
+class LanguageCompiler(ScalarRules):
+    """Every construct the SQL engines compile; a dialect overrides only its hooks."""
