@@ -140,6 +140,24 @@ def write_parquet(suite: Suite, directory: Path) -> tuple[list[Path], list[Path]
     return [profile_file], [event_file]
 
 
+def write_memberships(suite: Suite, directory: Path) -> list[Path]:
+    """The suite's ``memberships`` (statuses of earlier runs) as membership rows in Parquet."""
+    if suite.memberships is None:
+        return []
+    rows = [
+        {PROFILE_ID_COLUMN: profile_id, "segmentId": segment_id, "status": status}
+        for profile_id, statuses in suite.memberships.items()
+        for segment_id, status in statuses.items()
+    ]
+    schema = pa.schema(
+        [(PROFILE_ID_COLUMN, pa.string()), ("segmentId", pa.string()), ("status", pa.string())]
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "memberships.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema), path)
+    return [path]
+
+
 def _row(raw: Mapping[str, Any], owner: ObjectType) -> Row:
     row: Row = {PROFILE_ID_COLUMN: raw[PROFILE_ID_COLUMN]}
     for name, value in raw.items():

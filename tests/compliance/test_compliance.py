@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from compliance_data import ROOT, Case, Suite, load_suites, write_parquet
+from compliance_data import ROOT, Case, Suite, load_suites, write_memberships, write_parquet
 
 from segmint.engine import DuckDBRunner, check_supported, evaluate
 from segmint.pql import PQLError, check, parse
@@ -74,6 +74,7 @@ def duckdb_members(suite_name: str, directory: Path) -> Mapping[str, frozenset[s
         now=suite.now,
         previous=(),
         out_dir=out_dir,
+        memberships=write_memberships(suite, directory / "lake"),
     )
     members: dict[str, set[str]] = {case_id: set() for case_id, _ in segments}
     for path in sorted(out_dir.glob("*.parquet")):

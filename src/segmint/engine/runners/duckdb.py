@@ -136,17 +136,20 @@ class DuckDBRunner:
         previous: Previous,
         out_dir: Path,
         namespaces: bool = True,
+        memberships: Sequence[Path] = (),
     ) -> MembershipStats:
         """Evaluate every segment over the profiles and their events in one pass, derive each
         (profile, segment) status against ``previous`` (batch files, segment ids to take from
-        them), write the rows as Parquet into ``out_dir`` and return the counts."""
+        them), write the rows as Parquet into ``out_dir`` and return the counts.
+        ``memberships`` are earlier membership files that ``inSegment`` of a segment outside
+        this job reads; without them it reads the profiles' ``segmentMembership``."""
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
         with self._connect() as connection:
             started = time.perf_counter()
             total = self._evaluate(
-                connection, profile_files, event_files, segments, now, namespaces
+                connection, profile_files, event_files, segments, now, namespaces, memberships
             )
             evaluated = time.perf_counter()
             stats = self._write(connection, segment_ids, previous, now, out_dir, namespaces)
@@ -166,6 +169,7 @@ class DuckDBRunner:
         segments: Sequence[tuple[str, Expr]],
         now: datetime,
         namespaces: bool,
+        memberships: Sequence[Path],
     ) -> int:
         self._execute(connection, _create_qualified_table())
         if not profile_files:
@@ -175,9 +179,11 @@ class DuckDBRunner:
                 segments,
                 now,
                 profiles=read_parquet(profile_files),
-                events=read_parquet(event_files) if event_files else None,
+                events=read_parquet(event_files, lake_order=True) if event_files else None,
                 compiler=DuckDBCompiler,
                 profile_columns=(IDENTITY_MAP,) if namespaces else (),
+                memberships=read_parquet(memberships) if memberships else None,
+                event_tiebreak=EVENT_TIEBREAK,
             )
             self._execute(connection, _insert_qualified(plan, len(segments), namespaces))
         count = exp.select(exp.Count(this=exp.Star())).from_(read_parquet(profile_files))
@@ -227,11 +233,17 @@ def _check_unique(segment_ids: Sequence[str], previous: Previous) -> None:
 # --- statements (sqlglot trees) ----------------------------------------------------------------
 
 
-def read_parquet(files: Sequence[Path]) -> exp.Expr:
-    """``read_parquet(['f1', …], union_by_name = TRUE)``: batches may differ in their columns."""
+EVENT_TIEBREAK = ("filename", "file_row_number")
+
+
+def read_parquet(files: Sequence[Path], *, lake_order: bool = False) -> exp.Expr:
+    """``read_parquet(['f1', …], union_by_name = TRUE)``: batches may differ in their columns.
+    ``lake_order`` adds the ``filename``/``file_row_number`` columns (events of equal timestamp
+    keep their order in the lake)."""
     paths = exp.Array(expressions=[exp.Literal.string(str(path)) for path in files])
-    union = exp.EQ(this=exp.column("union_by_name"), expression=exp.true())
-    return exp.ReadParquet(expressions=[paths, union])
+    options = ["union_by_name", *(EVENT_TIEBREAK if lake_order else ())]
+    flags = [exp.EQ(this=exp.column(option), expression=exp.true()) for option in options]
+    return exp.ReadParquet(expressions=[paths, *flags])
 
 
 def _table(name: str) -> exp.Table:

@@ -12,7 +12,9 @@ single expression, shared ``COUNT(*) FILTER`` columns for the planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar, Protocol, TypeVar
 
@@ -31,7 +33,6 @@ from segmint.pql.ast import (
     LiteralKind,
     MethodCall,
     Occurs,
-    ParamRef,
     Select,
     Unary,
     VarRef,
@@ -68,35 +69,102 @@ _PREDICATE_OPERATORS = frozenset(
 _PREDICATE_METHODS = frozenset({*STRING_METHODS, "isNull", "isNotNull"})
 
 
-class EventCounts(Protocol):
-    """How a compiler turns "events of this profile matching ``condition``" into SQL."""
+class EventSource(Protocol):
+    """How a compiler reads "the events of this profile": aggregates over the events where a
+    condition holds, and the events themselves as a list ordered by timestamp."""
 
-    def count(self, condition: exp.Expr | None) -> exp.Expr:
-        """A never-null integer: the number of the profile's events where ``condition`` holds
-        (all of them when ``condition`` is None)."""
+    def aggregate(
+        self, function: str, value: exp.Expr | None, condition: exp.Expr | None
+    ) -> exp.Expr:
+        """``count`` (never null; ``value`` None), ``sum`` (0 when nothing), ``average``/
+        ``min``/``max`` (null when nothing) of ``value`` over the events where ``condition``
+        holds (all of them when None)."""
+        ...
+
+    def events(self, condition: exp.Expr | None) -> exp.Expr:
+        """The list of the profile's events (structs) where ``condition`` holds, ordered by
+        timestamp (nulls last), ties in lake order; an empty list when there are none."""
         ...
 
 
+EventCounts = EventSource  # the name earlier callers used
+
+
+EVENT_ORDER_FIELD = "timestamp"
+
+
+def event_aggregate(function: str, value: exp.Expr | None, condition: exp.Expr | None) -> exp.Expr:
+    """``COUNT(*)``/``SUM(v)``/… with ``FILTER (WHERE condition)``: never ``SUM(CASE …)``."""
+    builders: dict[str, Callable[[exp.Expr], exp.Expr]] = {
+        "sum": lambda v: exp.Sum(this=v),
+        "average": lambda v: exp.Avg(this=v),
+        "min": lambda v: exp.Min(this=v),
+        "max": lambda v: exp.Max(this=v),
+    }
+    aggregate = exp.Count(this=exp.Star()) if value is None else builders[function](value)
+    if condition is None:
+        return aggregate
+    return exp.Filter(this=aggregate, expression=exp.Where(this=as_filter(condition)))
+
+
+def aggregate_default(function: str, aggregate: exp.Expr) -> exp.Expr:
+    """What an aggregate of no events is in PQL: 0 for count and sum, else null."""
+    if function in ("count", "sum"):
+        return exp.Coalesce(this=aggregate, expressions=[exp.Literal.number(0)])
+    return aggregate
+
+
+def event_list(alias: str, condition: exp.Expr | None, tiebreak: Sequence[str] = ()) -> exp.Expr:
+    """``LIST(e ORDER BY e.timestamp NULLS LAST, tiebreak…) FILTER (WHERE condition)``."""
+    keys = [
+        exp.Ordered(this=exp.column(EVENT_ORDER_FIELD, table=alias, quoted=True), nulls_first=False)
+    ]
+    keys += [
+        exp.Ordered(this=exp.column(name, table=alias, quoted=True), nulls_first=False)
+        for name in tiebreak
+    ]
+    ordered = exp.Order(this=exp.column(alias, quoted=True), expressions=keys)
+    listed: exp.Expr = exp.ArrayAgg(this=ordered)
+    if condition is not None:
+        listed = exp.Filter(this=listed, expression=exp.Where(this=as_filter(condition)))
+    return listed
+
+
 class CorrelatedEventCounts:
-    """Each count as its own correlated subquery over the events table (one expression)."""
+    """Each event aggregate as its own correlated subquery over the events table."""
 
     def __init__(self, events: exp.Expr, compiler: type[Compiler]) -> None:
-        self.events = events
+        self.events_table = events
         self.compiler = compiler
 
-    def count(self, condition: exp.Expr | None) -> exp.Expr:
+    def _subquery(self, selected: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
         c = self.compiler
         same_profile = exp.EQ(
             this=exp.column(PROFILE_ID_COLUMN, table=c.EVENT_ALIAS, quoted=True),
             expression=exp.column(PROFILE_ID_COLUMN, table=c.PROFILE_ALIAS, quoted=True),
         )
         where = same_profile if condition is None else exp.and_(same_profile, as_filter(condition))
-        query = (
-            exp.select(exp.Count(this=exp.Star()))
-            .from_(aliased(self.events, c.EVENT_ALIAS))
-            .where(where)
-        )
+        query = exp.select(selected).from_(aliased(self.events_table, c.EVENT_ALIAS)).where(where)
         return exp.Subquery(this=query)
+
+    def count(self, condition: exp.Expr | None) -> exp.Expr:
+        return self.aggregate("count", None, condition)
+
+    def aggregate(
+        self, function: str, value: exp.Expr | None, condition: exp.Expr | None
+    ) -> exp.Expr:
+        selected = event_aggregate(function, value, None)
+        subquery = self._subquery(selected, condition)
+        return subquery if function == "count" else aggregate_default(function, subquery)
+
+    def events(self, condition: exp.Expr | None) -> exp.Expr:
+        listed = self.compiler.event_list_aggregate(self.compiler.EVENT_ALIAS, None, ())
+        return or_empty_list(self._subquery(listed, condition))
+
+
+def or_empty_list(value: exp.Expr) -> exp.Expr:
+    """``COALESCE(list, [])``: no events is an empty list, not null."""
+    return exp.Coalesce(this=value, expressions=[exp.Array(expressions=[])])
 
 
 def aliased(source: exp.Expr, alias: str) -> exp.Expr:
@@ -171,6 +239,64 @@ def _is_false(expressions: list[exp.Expr]) -> bool:
     return len(expressions) == 1 and expressions[0] == exp.false()
 
 
+class NotAggregable(Exception):
+    """Raised while compiling an event condition for a shared aggregate when it reads something
+    other than the event (the profile, an outer variable, xEvent again): the caller then uses
+    the general list form instead."""
+
+
+class Row(Protocol):
+    """What an implicit scope or a variable stands for while compiling."""
+
+    def field(self, name: str) -> exp.Expr: ...
+
+    def value(self) -> exp.Expr | None: ...
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """The current row of a table in FROM (``p`` the profile, ``e`` an event)."""
+
+    alias: str
+
+    def field(self, name: str) -> exp.Expr:
+        return exp.column(name, table=self.alias, quoted=True)
+
+    def value(self) -> exp.Expr | None:
+        return None
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """A SQL value: a lambda parameter, a struct, a ``let`` value."""
+
+    sql: exp.Expr
+
+    def field(self, name: str) -> exp.Expr:
+        return struct_field(self.sql, name)
+
+    def value(self) -> exp.Expr | None:
+        return self.sql.copy()
+
+
+class OutOfReach:
+    """A scope an event aggregate cannot read (see :class:`NotAggregable`)."""
+
+    def field(self, name: str) -> exp.Expr:
+        raise NotAggregable(name)
+
+    def value(self) -> exp.Expr | None:
+        raise NotAggregable("value")
+
+
+def struct_field(value: exp.Expr, name: str) -> exp.Expr:
+    """``value."name"``; composite values are parenthesised first."""
+    base = value.copy()
+    if not isinstance(base, exp.Column | exp.Dot | exp.Bracket | exp.Paren):
+        base = exp.Paren(this=base)
+    return exp.Dot(this=base, expression=exp.to_identifier(name, quoted=True))
+
+
 class Compiler:
     """Compiles a checked PQL tree to sqlglot expressions over ``profiles AS p`` (and the
     events aggregate). Subclasses set the dialect and override the few dialect hooks."""
@@ -181,10 +307,52 @@ class Compiler:
     EVENT_ALIAS: ClassVar[str] = "e"
     LIKE_ESCAPE: ClassVar[str] = "\\"
 
-    def __init__(self, now: datetime, events: EventCounts) -> None:
+    def __init__(self, now: datetime, events: EventSource) -> None:
         self.now = utc_naive(now)
         self.events = events
-        self.event_var: str | None = None  # the select variable while compiling its condition
+        self.rows: list[Row] = [TableRow(self.PROFILE_ALIAS)]
+        self.variables: dict[str, Row] = {}
+        self.in_isolation = False
+        self._fresh = 0
+
+    # --- scopes ---------------------------------------------------------------------------------
+
+    def fresh_name(self) -> str:
+        """A lambda parameter name no column can take."""
+        self._fresh += 1
+        return f"__v{self._fresh}"
+
+    @contextmanager
+    def scoped(self, row: Row) -> Iterator[None]:
+        """``row`` as the innermost implicit scope."""
+        self.rows.append(row)
+        try:
+            yield
+        finally:
+            self.rows.pop()
+
+    @contextmanager
+    def bound(self, names: Sequence[str], rows: Sequence[Row]) -> Iterator[None]:
+        """Variables ``names`` bound to ``rows`` (shadowing, then restoring)."""
+        saved = dict(self.variables)
+        self.variables.update(zip(names, rows, strict=True))
+        try:
+            yield
+        finally:
+            self.variables = saved
+
+    @contextmanager
+    def isolated(self) -> Iterator[None]:
+        """Everything in scope made out of reach (for a shared event aggregate's condition)."""
+        rows, variables = self.rows, self.variables
+        self.in_isolation = True
+        self.rows = [OutOfReach() for _ in rows]
+        self.variables = {name: OutOfReach() for name in variables}
+        try:
+            yield
+        finally:
+            self.rows, self.variables = rows, variables
+            self.in_isolation = False
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -199,12 +367,17 @@ class Compiler:
 
     def predicate(self, node: Expr) -> exp.Expr:
         """``node`` in a boolean position: a never-null SQL boolean (pql.md §1.4)."""
-        if isinstance(node, Select | XEvent):
-            return exp.GT(this=self._count(node), expression=exp.Literal.number(0))
         value = self.visit(node)
         if is_predicate(node):
             return value
         return self.truth(value, self.type_of(node))
+
+    @classmethod
+    def event_list_aggregate(
+        cls, alias: str, condition: exp.Expr | None, tiebreak: Sequence[str]
+    ) -> exp.Expr:
+        """The aggregate listing a profile's events in order (a dialect may override)."""
+        return event_list(alias, condition, tiebreak)
 
     def unsupported(self, node: object, what: str) -> Exception:
         return unsupported(node, what, self.engine)
@@ -265,26 +438,44 @@ class Compiler:
 
     def visit_FieldLookup(self, node: FieldLookup) -> exp.Expr:
         name, target = node.field_name, node.target
-        if isinstance(target, ImplicitScope | ParamRef):
-            return self._profile_column(target, node)
-        if isinstance(target, VarRef):
-            if target.name != self.event_var:
-                raise self.unsupported(target, f"the variable {target.name!r} here")
-            return exp.column(name, table=self.EVENT_ALIAS, quoted=True)
-        if isinstance(target, FieldLookup) and isinstance(self.type_of(target), ObjectType):
-            return exp.Dot(this=self.visit(target), expression=exp.to_identifier(name, quoted=True))
-        raise self.unsupported(node, f"the field lookup .{name} through an array or map")
+        target_type = self.type_of(target)
+        if isinstance(target, ImplicitScope) and not isinstance(target_type, ArrayType):
+            return self._scope(target, node).field(name)
+        if isinstance(target, VarRef) and not isinstance(target_type, ArrayType):
+            return self._variable(target).field(name)
+        if isinstance(target_type, ObjectType):
+            return struct_field(self.visit(target), name)
+        if isinstance(target_type, ArrayType):
+            return self.projection(node, self.visit(target))
+        raise self.unsupported(node, f"the field lookup .{name} on a {target_type} value")
 
-    def _profile_column(self, root: ImplicitScope | ParamRef, node: FieldLookup) -> exp.Expr:
-        where = root if root.span is not None else node
-        if isinstance(root, ImplicitScope) and root.depth != 0:
-            raise self.unsupported(where, "an outer scope (^)")
-        if isinstance(root, ParamRef) and root.position != 1:
-            raise self.unsupported(where, f"the parameter ${root.position}")
-        if self.event_var is not None:
-            what = f"the profile field {node.field_name!r} inside an xEvent condition"
-            raise self.unsupported(where, what)
-        return exp.column(node.field_name, table=self.PROFILE_ALIAS, quoted=True)
+    def projection(self, node: FieldLookup, items: exp.Expr) -> exp.Expr:
+        """A field through an array: rules in :mod:`segmint.engine.sql.collections`."""
+        raise self.unsupported(node, f"the field lookup .{node.field_name} through an array")
+
+    def _scope(self, node: ImplicitScope, used_at: Expr | None = None) -> Row:
+        if not 0 <= node.depth < len(self.rows):
+            where = node if node.span is not None or used_at is None else used_at
+            raise self.unsupported(where, f"an outer scope {node.depth} levels up")
+        return self.rows[-1 - node.depth]
+
+    def _variable(self, node: VarRef) -> Row:
+        row = self.variables.get(node.name)
+        if row is None:
+            raise self.unsupported(node, f"the variable {node.name!r} here")
+        return row
+
+    def visit_ImplicitScope(self, node: ImplicitScope) -> exp.Expr:
+        value = self._scope(node).value()
+        if value is None:
+            raise self.unsupported(node, "the profile or an event as a whole value")
+        return value
+
+    def visit_VarRef(self, node: VarRef) -> exp.Expr:
+        value = self._variable(node).value()
+        if value is None:
+            raise self.unsupported(node, f"the variable {node.name!r} as a whole value")
+        return value
 
     def visit_FunctionCall(self, node: FunctionCall) -> exp.Expr:
         """Dispatch to ``function_<name>`` (a dialect or a rules mixin may add one)."""
@@ -346,16 +537,68 @@ class Compiler:
         if op in ("in", "notIn"):
             return self._membership(node)
         if op == "like":
-            self._require_scalar(node.left, "like")
+            if not projected(node.left):
+                self._require_scalar(node.left, "like")
             self._require_scalar(node.right, "like")
-            return never_null(self.like(self.visit(node.left), node.right))
+            return self.lifted([node.left], lambda text: never_null(self.like(text, node.right)))
         raise self.unsupported(node, f"the operator {op!r}")
 
     def _comparison(self, node: Binary) -> exp.Expr:
-        self._require_scalar(node.left, f"{node.op!r} on this operand")
-        self._require_scalar(node.right, f"{node.op!r} on this operand")
-        left, right = paren(self.visit(node.left)), paren(self.visit(node.right))
-        return never_null(self.COMPARISONS[node.op](this=left, expression=right))
+        for operand in (node.left, node.right):
+            # `=`/`!=` compare whole arrays and objects; a projection is compared item-wise.
+            if not projected(operand) and node.op not in ("=", "!="):
+                self._require_scalar(operand, f"{node.op!r} on this operand")
+        comparison = self.COMPARISONS[node.op]
+
+        def build(left: exp.Expr, right: exp.Expr) -> exp.Expr:
+            return never_null(comparison(this=paren(left), expression=paren(right)))
+
+        return self.lifted([node.left, node.right], build)
+
+    def lifted(self, operands: Sequence[Expr], build: Callable[..., exp.Expr]) -> exp.Expr:
+        """``build`` over the operands' values, existential over the projected ones (§4.2):
+        true iff some choice of one item from each projected array satisfies it."""
+        values = [self.visit(operand) for operand in operands]
+        flags = [projected(operand) for operand in operands]
+        return self._lift(values, flags, [], build)
+
+    def _lift(
+        self,
+        values: list[exp.Expr],
+        flags: list[bool],
+        chosen: list[exp.Expr],
+        build: Callable[..., exp.Expr],
+    ) -> exp.Expr:
+        index = len(chosen)
+        if index == len(values):
+            return build(*chosen)
+        if not flags[index]:
+            return self._lift(values, flags, [*chosen, values[index]], build)
+        name = self.fresh_name()
+        body = self._lift(values, flags, [*chosen, exp.column(name, quoted=True)], build)
+        return self.any_item(values[index], name, body)
+
+    def any_item(self, items: exp.Expr, name: str, condition: exp.Expr) -> exp.Expr:
+        """Whether some item of the list ``items`` (as ``name``) satisfies ``condition``."""
+        matching = self.list_filter(items, self.lambda_([name], condition))
+        return never_null(exp.GT(this=self.list_size(matching), expression=exp.Literal.number(0)))
+
+    # --- list primitives (dialect hooks) --------------------------------------------------------
+
+    def lambda_(self, names: Sequence[str], body: exp.Expr) -> exp.Expr:
+        return exp.Lambda(
+            this=body, expressions=[exp.to_identifier(name, quoted=True) for name in names]
+        )
+
+    def list_filter(self, items: exp.Expr, function: exp.Expr) -> exp.Expr:
+        return exp.ArrayFilter(this=items, expression=function)
+
+    def list_transform(self, items: exp.Expr, function: exp.Expr) -> exp.Expr:
+        return exp.Transform(this=items, expression=function)
+
+    def list_size(self, items: exp.Expr) -> exp.Expr:
+        """The number of items; null for a null list."""
+        return exp.ArraySize(this=items)
 
     def _arithmetic(self, node: Binary) -> exp.Expr:
         if node.op == "/":
@@ -381,27 +624,39 @@ class Compiler:
         return value
 
     def _membership(self, node: Binary) -> exp.Expr:
-        self._require_scalar(node.left, f"{node.op} on this operand")
-        value, items = self.visit(node.left), node.right
+        left_type = self.type_of(node.left)
+        if not projected(node.left):
+            self._require_scalar(node.left, f"{node.op} on this operand")
+        elif not isinstance(left_type, ArrayType):
+            raise self.unsupported(node.left, f"{node.op} on this operand")
+        items = node.right
         if isinstance(items, ListLiteral) and not items.items:
             # `v in []` is false; `v notIn []` holds for any present v.
-            return exp.false() if node.op == "in" else is_not_null(value)
-        if isinstance(items, ListLiteral):
-            constants = [self._constant(item) for item in items.items]
-            test: exp.Expr = exp.In(this=paren(value), expressions=constants)
-        elif isinstance(self.type_of(items), ArrayType) and not _projected(items):
-            test = self.array_contains(self.visit(items), value)
-        else:
-            raise self.unsupported(items, f"{node.op} against anything but a list or array field")
-        if node.op == "notIn":
-            test = exp.Not(this=paren(test))
-        return never_null(test)
+            if node.op == "in":
+                return exp.false()
+            return self.lifted([node.left], lambda value: is_not_null(value))
+        if isinstance(items, ListLiteral) and all(_is_constant(item) for item in items.items):
+            constants = [self.visit(item) for item in items.items]
 
-    def _constant(self, item: Expr) -> exp.Expr:
-        literal = item.operand if isinstance(item, Unary) and item.op == "-" else item
-        if not isinstance(literal, Literal):
-            raise self.unsupported(item, "a list item that is not a literal")
-        return self.visit(item)
+            def test(value: exp.Expr) -> exp.Expr:
+                return exp.In(this=paren(value), expressions=[c.copy() for c in constants])
+
+        elif isinstance(self.type_of(items), ArrayType):
+            array = self.visit(items)
+
+            def test(value: exp.Expr) -> exp.Expr:
+                return self.array_contains(array.copy(), value)
+
+        else:
+            raise self.unsupported(items, f"{node.op} against anything but a list or array")
+
+        def build(value: exp.Expr) -> exp.Expr:
+            found = test(value)
+            if node.op == "notIn":
+                found = exp.Not(this=paren(found))
+            return never_null(found)
+
+        return self.lifted([node.left], build)
 
     # --- methods --------------------------------------------------------------------------------
 
@@ -409,9 +664,7 @@ class Compiler:
         """Dispatch to ``method_<name>`` (a dialect or a rules mixin may add one)."""
         if node.method in STRING_METHODS:
             return self._string_method(node)
-        rule: Callable[[MethodCall], exp.Expr] | None = getattr(
-            self, f"method_{node.method}", None
-        )
+        rule: Callable[[MethodCall], exp.Expr] | None = getattr(self, f"method_{node.method}", None)
         if rule is None:
             raise self.unsupported(node, f"the method {node.method}()")
         return rule(node)
@@ -431,7 +684,7 @@ class Compiler:
     def method_count(self, node: MethodCall) -> exp.Expr:
         if node.args:
             raise self.unsupported(node, "count() with arguments")
-        return self._count(node.target)
+        return self.count_of(node.target)
 
     def _nullable(self, node: Expr) -> exp.Expr:
         if isinstance(node, Select | XEvent):
@@ -441,14 +694,19 @@ class Compiler:
     def _string_method(self, node: MethodCall) -> exp.Expr:
         if len(node.args) not in (1, 2):
             raise self.unsupported(node, f"{node.method}() with {len(node.args)} arguments")
-        self._require_scalar(node.target, f"{node.method}() on this receiver")
-        self._require_scalar(node.args[0], f"{node.method}() with this argument")
-        text, part = self.visit(node.target), self.visit(node.args[0])
-        if not self._case_sensitive(node):
-            text, part = exp.Lower(this=text), exp.Lower(this=part)
+        for operand in (node.target, node.args[0]):
+            if not projected(operand):
+                self._require_scalar(operand, f"{node.method}() on this operand")
+        case_sensitive = self._case_sensitive(node)
         test, negated = STRING_METHODS[node.method]
-        result = self.string_test(test, text, part)
-        return never_null(exp.Not(this=paren(result)) if negated else result)
+
+        def build(text: exp.Expr, part: exp.Expr) -> exp.Expr:
+            if not case_sensitive:
+                text, part = exp.Lower(this=text), exp.Lower(this=part)
+            result = self.string_test(test, text, part)
+            return never_null(exp.Not(this=paren(result)) if negated else result)
+
+        return self.lifted([node.target, node.args[0]], build)
 
     def _case_sensitive(self, node: MethodCall) -> bool:
         if len(node.args) < 2:
@@ -458,38 +716,10 @@ class Compiler:
             return flag.value
         raise self.unsupported(flag, "a case-sensitivity flag that is not true/false")
 
-    # --- events ---------------------------------------------------------------------------------
+    # --- events and collections: rules in segmint.engine.sql.collections -----------------------
 
-    def _count(self, target: Expr) -> exp.Expr:
-        if isinstance(target, Select):
-            return self._select_count(target)
-        if isinstance(target, XEvent):
-            self._require_profile_context(target)
-            return self.events.count(None)
-        raise self.unsupported(target, "count() of anything but xEvent or a select")
-
-    def _select_count(self, node: Select) -> exp.Expr:
-        self._require_profile_context(node)
-        if len(node.bindings) != 1:
-            raise self.unsupported(node, "select with several bindings")
-        binding = node.bindings[0]
-        if not isinstance(binding.source, XEvent):
-            raise self.unsupported(binding.source, "select over anything but xEvent")
-        if binding.condition is None:
-            return self.events.count(None)
-        self.event_var = binding.var
-        try:
-            condition = self.predicate(binding.condition)
-        finally:
-            self.event_var = None
-        return self.events.count(condition)
-
-    def _require_profile_context(self, node: Expr) -> None:
-        if self.event_var is not None:
-            raise self.unsupported(node, "xEvent inside an xEvent condition")
-
-    def visit_Select(self, node: Select) -> exp.Expr:
-        raise self.unsupported(node, "select used as a value (use it as a condition or count())")
+    def count_of(self, target: Expr) -> exp.Expr:
+        raise self.unsupported(target, "count() of this value")
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -548,9 +778,15 @@ def is_predicate(node: Expr) -> bool:
     return isinstance(node, Occurs)
 
 
-def _projected(node: Expr) -> bool:
+def projected(node: Expr) -> bool:
+    """Whether ``node`` is a projected array: predicates over it are existential (§4.2)."""
     node_type = node.type
     return isinstance(node_type, ArrayType) and node_type.projected
+
+
+def _is_constant(item: Expr) -> bool:
+    literal = item.operand if isinstance(item, Unary) and item.op == "-" else item
+    return isinstance(literal, Literal)
 
 
 def _nullif_zero(value: exp.Expr) -> exp.Expr:

@@ -14,22 +14,29 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
+from segmint.engine.sql.collections import QUALIFYING_STATUSES
 from segmint.engine.sql.compiler import (
     Compiler,
     CorrelatedEventCounts,
+    aggregate_default,
     aliased,
     as_filter,
     balanced,
+    event_aggregate,
+    or_empty_list,
 )
 from segmint.engine.sql.duckdb import DuckDBCompiler
+from segmint.engine.sql.language import LanguageCompiler
 from segmint.pql.ast import Expr
 from segmint.pql.errors import PQLUnsupportedError
 from segmint.xdm.arrow import PROFILE_ID_COLUMN
 
-COMPILERS: dict[str, type[Compiler]] = {"duckdb": DuckDBCompiler}
+COMPILERS: dict[str, type[LanguageCompiler]] = {"duckdb": DuckDBCompiler}
 
 EVENT_COUNTS = "event_counts"
 EVENT_COUNTS_ALIAS = "ec"
+MEMBERSHIPS = "stored_memberships"
+MEMBERSHIPS_ALIAS = "ms"
 
 Source = exp.Expr | str
 
@@ -39,49 +46,104 @@ def segment_column(index: int) -> str:
     return f"seg_{index}"
 
 
-def compiler_for(engine: str) -> type[Compiler]:
+def compiler_for(engine: str) -> type[LanguageCompiler]:
     compiler = COMPILERS.get(engine)
     if compiler is None:
         raise PQLUnsupportedError(f"the engine {engine!r} is not supported")
     return compiler
 
 
-class GroupedEventCounts:
-    """Event counts as shared columns of one grouped pass over the events table."""
+AggregateKey = tuple[str, exp.Expr | None, exp.Expr | None]
+LIST = "list"
 
-    def __init__(self, compiler: type[Compiler], available: bool = True) -> None:
+
+class GroupedEventCounts:
+    """Event aggregates and event lists as shared columns of one grouped pass over the events
+    table: one column per distinct (function, value, condition) after compiling."""
+
+    def __init__(
+        self, compiler: type[Compiler], available: bool = True, tiebreak: Sequence[str] = ()
+    ) -> None:
         self.compiler = compiler
         self.available = available
-        self.columns: dict[exp.Expr | None, str] = {}
+        self.tiebreak = tuple(tiebreak)
+        self.columns: dict[AggregateKey, str] = {}
+
+    def _column(self, key: AggregateKey) -> exp.Expr:
+        name = self.columns.setdefault(key, f"ev_{len(self.columns)}")
+        return exp.column(name, table=EVENT_COUNTS_ALIAS, quoted=True)
 
     def count(self, condition: exp.Expr | None) -> exp.Expr:
-        if not self.available:
-            return exp.Literal.number(0)
-        name = self.columns.setdefault(condition, f"ev_{len(self.columns)}")
-        column = exp.column(name, table=EVENT_COUNTS_ALIAS, quoted=True)
-        return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)])
+        return self.aggregate("count", None, condition)
 
-    def aggregate(self, events: exp.Expr) -> exp.Select:
-        """``SELECT __profile_id, COUNT(*) FILTER (WHERE c) AS ev_i … GROUP BY __profile_id``."""
-        profile_id = exp.column(PROFILE_ID_COLUMN, table=self.compiler.EVENT_ALIAS, quoted=True)
+    def aggregate(
+        self, function: str, value: exp.Expr | None, condition: exp.Expr | None
+    ) -> exp.Expr:
+        if not self.available:
+            return exp.Literal.number(0) if function in ("count", "sum") else exp.Null()
+        return aggregate_default(function, self._column((function, value, condition)))
+
+    def events(self, condition: exp.Expr | None) -> exp.Expr:
+        if not self.available:
+            return exp.Array(expressions=[])
+        return or_empty_list(self._column((LIST, None, condition)))
+
+    def aggregate_query(self, events: exp.Expr) -> exp.Select:
+        """``SELECT __profile_id, COUNT(*) FILTER (WHERE c) AS ev_i, … GROUP BY __profile_id``."""
+        alias = self.compiler.EVENT_ALIAS
+        profile_id = exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True)
         columns: list[exp.Expr] = [exp.alias_(profile_id, PROFILE_ID_COLUMN, quoted=True)]
-        for condition, name in self.columns.items():
-            count: exp.Expr = exp.Count(this=exp.Star())
-            if condition is not None:
-                count = exp.Filter(this=count, expression=exp.Where(this=as_filter(condition)))
-            columns.append(exp.alias_(count, name, quoted=True))
-        query = (
-            exp.select(*columns)
-            .from_(aliased(events, self.compiler.EVENT_ALIAS))
-            .group_by(profile_id.copy())
-        )
-        conditions = [c for c in self.columns if c is not None]
+        for (function, value, condition), name in self.columns.items():
+            if function == LIST:
+                column = self.compiler.event_list_aggregate(alias, condition, self.tiebreak)
+            else:
+                column = event_aggregate(function, value, condition)
+            columns.append(exp.alias_(column, name, quoted=True))
+        query = exp.select(*columns).from_(aliased(events, alias)).group_by(profile_id.copy())
+        conditions = [condition for (_, _, condition) in self.columns if condition is not None]
         if len(conditions) == len(self.columns):
             # Only matching events can count: skip the rest before grouping (and let the
             # scan prune row groups on time windows). Balanced: there may be thousands.
-            matching = [as_filter(condition.copy()) for condition in conditions]
+            matching = list(dict.fromkeys(as_filter(condition.copy()) for condition in conditions))
             query = query.where(balanced(exp.Or, matching))
         return query
+
+
+class MembershipLookup:
+    """Stored statuses of segments outside the job, one shared column per segment of a
+    grouped pass over earlier membership rows (``__profile_id``, ``segmentId``, ``status``)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, str] = {}
+
+    def __call__(self, segment_id: str) -> exp.Expr:
+        name = self.columns.setdefault(segment_id, f"ms_{len(self.columns)}")
+        column = exp.column(name, table=MEMBERSHIPS_ALIAS, quoted=True)
+        return exp.Coalesce(this=column, expressions=[exp.false()])
+
+    def aggregate_query(self, memberships: exp.Expr) -> exp.Select:
+        profile_id = exp.column(PROFILE_ID_COLUMN, table="m", quoted=True)
+        segment = exp.column("segmentId", table="m", quoted=True)
+        statuses = [exp.Literal.string(status) for status in QUALIFYING_STATUSES]
+        qualifying = exp.In(this=exp.column("status", table="m", quoted=True), expressions=statuses)
+        columns: list[exp.Expr] = [exp.alias_(profile_id, PROFILE_ID_COLUMN, quoted=True)]
+        for segment_id, name in self.columns.items():
+            test = exp.and_(
+                exp.EQ(this=segment.copy(), expression=exp.Literal.string(segment_id)),
+                qualifying.copy(),
+                copy=False,
+            )
+            count = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=test))
+            columns.append(
+                exp.alias_(exp.GT(this=count, expression=exp.Literal.number(0)), name, quoted=True)
+            )
+        wanted = [exp.Literal.string(segment_id) for segment_id in self.columns]
+        return (
+            exp.select(*columns)
+            .from_(aliased(memberships, "m"))
+            .where(exp.In(this=segment.copy(), expressions=wanted))
+            .group_by(profile_id.copy())
+        )
 
 
 def plan_segments(
@@ -90,17 +152,27 @@ def plan_segments(
     *,
     profiles: Source = "profiles",
     events: Source | None = "events",
-    compiler: type[Compiler] = DuckDBCompiler,
+    compiler: type[LanguageCompiler] = DuckDBCompiler,
     profile_columns: Sequence[str] = (),
+    memberships: Source | None = None,
+    event_tiebreak: Sequence[str] = (),
 ) -> exp.Select:
     """One query evaluating every checked segment expression for every profile.
 
     ``profiles``/``events`` are table names or table expressions (``read_parquet(…)``); ``events``
-    None means there are no events (every count is 0). The result has ``__profile_id``, then the
-    ``profile_columns`` passed through, then one never-null boolean per segment (``seg_i``).
+    None means there are no events (every count is 0). ``inSegment`` of one of ``segments`` is
+    evaluated in this query (compiled in place); of another segment, it reads ``memberships``
+    (earlier membership rows) when given, else the profile's ``segmentMembership`` map. Events
+    listed in order are ordered by timestamp, then ``event_tiebreak`` columns (lake order).
+    The result has ``__profile_id``, then the ``profile_columns`` passed through, then one
+    never-null boolean per segment (``seg_i``).
     """
-    counts = GroupedEventCounts(compiler, available=events is not None)
+    counts = GroupedEventCounts(compiler, available=events is not None, tiebreak=event_tiebreak)
     compiling = compiler(now, counts)
+    compiling.job_segments = dict(segments)
+    lookup = MembershipLookup()
+    if memberships is not None:
+        compiling.stored_membership = lookup
     alias = compiler.PROFILE_ALIAS
     columns: list[exp.Expr] = [exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True)]
     columns += [exp.column(name, table=alias, quoted=True) for name in profile_columns]
@@ -108,19 +180,26 @@ def plan_segments(
         predicate = compiling.predicate(expression)
         columns.append(exp.alias_(predicate, segment_column(index), quoted=True))
     query = exp.select(*columns).from_(aliased(_source(profiles), alias))
-    if events is None or not counts.columns:
-        return query
-    return _join_event_counts(query, counts.aggregate(_source(events)), alias)
+    if events is not None and counts.columns:
+        aggregate = counts.aggregate_query(_source(events))
+        query = _join_grouped(query, aggregate, EVENT_COUNTS, EVENT_COUNTS_ALIAS, alias)
+    if memberships is not None and lookup.columns:
+        aggregate = lookup.aggregate_query(_source(memberships))
+        query = _join_grouped(query, aggregate, MEMBERSHIPS, MEMBERSHIPS_ALIAS, alias)
+    return query
 
 
-def _join_event_counts(query: exp.Select, aggregate: exp.Select, alias: str) -> exp.Select:
+def _join_grouped(
+    query: exp.Select, aggregate: exp.Select, name: str, alias: str, profile_alias: str
+) -> exp.Select:
+    """``WITH name AS (aggregate) … LEFT JOIN name AS alias USING the profile id``."""
     same_profile = exp.EQ(
-        this=exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True),
-        expression=exp.column(PROFILE_ID_COLUMN, table=EVENT_COUNTS_ALIAS, quoted=True),
+        this=exp.column(PROFILE_ID_COLUMN, table=profile_alias, quoted=True),
+        expression=exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True),
     )
-    counts_table = aliased(_source(EVENT_COUNTS), EVENT_COUNTS_ALIAS)
-    return query.with_(exp.to_identifier(EVENT_COUNTS, quoted=True), as_=aggregate).join(
-        counts_table, on=same_profile, join_type="left"
+    table = aliased(_source(name), alias)
+    return query.with_(exp.to_identifier(name, quoted=True), as_=aggregate).join(
+        table, on=same_profile, join_type="left"
     )
 
 
