@@ -557,13 +557,13 @@ class CollectionRules(Compiler):
         order = exp.Literal.string("DESC" if descending else "ASC")
         return exp.Anonymous(this="LIST_SORT", expressions=[items, order])
 
-    def list_slice(self, items: exp.Expr, start: int, end: int) -> exp.Expr:
-        """Items ``start`` to ``end`` (1-based, inclusive); empty when ``end < start``."""
+    def list_slice(self, items: exp.Expr, start: int, end: int | None) -> exp.Expr:
+        """Items ``start`` to ``end`` (1-based, inclusive; None: to the last); empty when
+        ``end < start``."""
+        stop = None if end is None else exp.Literal.number(end)
         return exp.Bracket(
             this=paren(items),
-            expressions=[
-                exp.Slice(this=exp.Literal.number(start), expression=exp.Literal.number(end))
-            ],
+            expressions=[exp.Slice(this=exp.Literal.number(start), expression=stop)],
         )
 
     # --- projections (§4.2) ---------------------------------------------------------------------

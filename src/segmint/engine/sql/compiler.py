@@ -24,6 +24,7 @@ from segmint.engine.interpreter.runtime import STRING_METHODS, logical_operands,
 from segmint.engine.timewindows import Interval, occurs_bounds, utc_naive
 from segmint.pql.ast import (
     Binary,
+    Chain,
     Expr,
     FieldLookup,
     FunctionCall,
@@ -64,9 +65,9 @@ _LITERAL_TYPES: dict[LiteralKind, PQLType] = {
     LiteralKind.DATETIME: DATETIME,
 }
 _PREDICATE_OPERATORS = frozenset(
-    {"and", "or", "=", "!=", "<", "<=", ">", ">=", "in", "notIn", "like"}
+    {"and", "or", "=", "!=", "<", "<=", ">", ">=", "in", "notIn", "like", "matches"}
 )
-_PREDICATE_METHODS = frozenset({*STRING_METHODS, "isNull", "isNotNull"})
+_PREDICATE_METHODS = frozenset({*STRING_METHODS, "isNull", "isNotNull", "matches"})
 
 
 class EventSource(Protocol):
@@ -775,7 +776,7 @@ def is_predicate(node: Expr) -> bool:
         return node.op == "not"
     if isinstance(node, MethodCall):
         return node.method in _PREDICATE_METHODS
-    return isinstance(node, Occurs)
+    return isinstance(node, Occurs | Chain)
 
 
 def projected(node: Expr) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from segmint.engine.sql.collections import CollectionRules
+from segmint.engine.sql.chains import ChainRules
 from segmint.engine.sql.scalars import ScalarRules
 
 
-class LanguageCompiler(ScalarRules, CollectionRules):
+class LanguageCompiler(ScalarRules, ChainRules):
     """Every construct the SQL engines compile; a dialect overrides only its hooks."""
