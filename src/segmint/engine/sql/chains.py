@@ -26,6 +26,7 @@ from segmint.engine.sql.compiler import (
     never_null,
     paren,
 )
+from segmint.engine.sql.fields import event_fields_used
 from segmint.pql.ast import Chain, ChainStep, Expr
 
 TIMESTAMP = "timestamp"
@@ -57,7 +58,7 @@ class ChainRules(CollectionRules):
                     condition = (
                         exp.and_(*narrowed, copy=False) if len(narrowed) > 1 else narrowed[0]
                     )
-                    return self.events.events(condition)
+                    return self.events.events(condition, event_fields_used([node]))
         return self.visit(node.events)
 
     def _steps_on_event(self, steps: Sequence[ChainStep]) -> list[exp.Expr] | None:

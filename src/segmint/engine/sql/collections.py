@@ -34,6 +34,7 @@ from segmint.engine.sql.compiler import (
     never_null,
     paren,
 )
+from segmint.engine.sql.fields import event_fields_used
 from segmint.pql.ast import (
     Aggregate,
     Binding,
@@ -146,7 +147,7 @@ class CollectionRules(Compiler):
     def visit_XEvent(self, node: XEvent) -> exp.Expr:
         if self.in_isolation:
             raise NotAggregable("xEvent")
-        return self.events.events(None)
+        return self.events.events(None, self.event_fields)
 
     # --- boolean positions and counts -----------------------------------------------------------
 
@@ -198,7 +199,7 @@ class CollectionRules(Compiler):
         if parts is not None:
             compiled = self.aggregable([*parts, part])
             if compiled is not None:
-                return self.events.events(compiled[0])
+                return self.events.events(compiled[0], self.event_fields)
         self._require_array(target, "a filter")
         argument = part.condition if part.var is None else Lambda((part.var,), part.condition)
         return self.list_filter(self.visit(target), self.item_lambda(argument, True))
@@ -329,7 +330,7 @@ class CollectionRules(Compiler):
             assert binding.condition is not None
             compiled = self.aggregable([*parts, Part(binding.condition, binding.var)])
             assert compiled is not None
-            return self.events.events(compiled[0])
+            return self.events.events(compiled[0], self.event_fields)
         self._require_array(binding.source, "a binding source")
         return self.visit(binding.source)
 
@@ -636,13 +637,15 @@ class CollectionRules(Compiler):
         if segment_id in self._inlining:
             raise self.unsupported(node, f"inSegment({segment_id!r}) in a cycle of segments")
         rows, variables = self.rows, self.variables
+        fields = self.event_fields
         self.rows, self.variables = [rows[0]], {}
+        self.event_fields = _union(fields, event_fields_used([definition]))
         self._inlining.add(segment_id)
         try:
             return self.predicate(definition)
         finally:
             self._inlining.discard(segment_id)
-            self.rows, self.variables = rows, variables
+            self.rows, self.variables, self.event_fields = rows, variables, fields
 
     def _profile_membership(self, segment_id: str) -> exp.Expr:
         memberships = self.rows[0].field("segmentMembership")
@@ -663,6 +666,10 @@ class CollectionRules(Compiler):
         if not isinstance(node_type, ArrayType):
             raise self.unsupported(node, f"{what} on a {node_type} value")
         return node_type
+
+
+def _union(one: frozenset[str] | None, other: frozenset[str] | None) -> frozenset[str] | None:
+    return None if one is None or other is None else one | other
 
 
 def _part(argument: Expr) -> Part:

@@ -12,7 +12,7 @@ single expression, shared ``COUNT(*) FILTER`` columns for the planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,9 +82,10 @@ class EventSource(Protocol):
         holds (all of them when None)."""
         ...
 
-    def events(self, condition: exp.Expr | None) -> exp.Expr:
+    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
         """The list of the profile's events (structs) where ``condition`` holds, ordered by
-        timestamp (nulls last), ties in lake order; an empty list when there are none."""
+        timestamp (nulls last), ties in lake order; an empty list when there are none. With
+        ``fields``, the structs hold only those fields."""
         ...
 
 
@@ -115,8 +116,14 @@ def aggregate_default(function: str, aggregate: exp.Expr) -> exp.Expr:
     return aggregate
 
 
-def event_list(alias: str, condition: exp.Expr | None, tiebreak: Sequence[str] = ()) -> exp.Expr:
-    """``LIST(e ORDER BY e.timestamp NULLS LAST, tiebreak…) FILTER (WHERE condition)``."""
+def event_list(
+    alias: str,
+    condition: exp.Expr | None,
+    tiebreak: Sequence[str] = (),
+    fields: Iterable[str] | None = None,
+) -> exp.Expr:
+    """``LIST(e ORDER BY e.timestamp NULLS LAST, tiebreak…) FILTER (WHERE condition)``; with
+    ``fields``, each item is a struct of only those fields instead of the whole row."""
     keys = [
         exp.Ordered(this=exp.column(EVENT_ORDER_FIELD, table=alias, quoted=True), nulls_first=False)
     ]
@@ -124,7 +131,18 @@ def event_list(alias: str, condition: exp.Expr | None, tiebreak: Sequence[str] =
         exp.Ordered(this=exp.column(name, table=alias, quoted=True), nulls_first=False)
         for name in tiebreak
     ]
-    ordered = exp.Order(this=exp.column(alias, quoted=True), expressions=keys)
+    item: exp.Expr = exp.column(alias, quoted=True)
+    if fields is not None:
+        item = exp.Struct(
+            expressions=[
+                exp.PropertyEQ(
+                    this=exp.to_identifier(name, quoted=True),
+                    expression=exp.column(name, table=alias, quoted=True),
+                )
+                for name in sorted(fields)
+            ]
+        )
+    ordered = exp.Order(this=item, expressions=keys)
     listed: exp.Expr = exp.ArrayAgg(this=ordered)
     if condition is not None:
         listed = exp.Filter(this=listed, expression=exp.Where(this=as_filter(condition)))
@@ -158,8 +176,8 @@ class CorrelatedEventCounts:
         subquery = self._subquery(selected, condition)
         return subquery if function == "count" else aggregate_default(function, subquery)
 
-    def events(self, condition: exp.Expr | None) -> exp.Expr:
-        listed = self.compiler.event_list_aggregate(self.compiler.EVENT_ALIAS, None, ())
+    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
+        listed = self.compiler.event_list_aggregate(self.compiler.EVENT_ALIAS, None, (), fields)
         return or_empty_list(self._subquery(listed, condition))
 
 
@@ -314,6 +332,7 @@ class Compiler:
         self.rows: list[Row] = [TableRow(self.PROFILE_ALIAS)]
         self.variables: dict[str, Row] = {}
         self.in_isolation = False
+        self.event_fields: frozenset[str] | None = None  # what event lists carry (None: all)
         self._fresh = 0
 
     # --- scopes ---------------------------------------------------------------------------------
@@ -375,10 +394,14 @@ class Compiler:
 
     @classmethod
     def event_list_aggregate(
-        cls, alias: str, condition: exp.Expr | None, tiebreak: Sequence[str]
+        cls,
+        alias: str,
+        condition: exp.Expr | None,
+        tiebreak: Sequence[str],
+        fields: Iterable[str] | None = None,
     ) -> exp.Expr:
         """The aggregate listing a profile's events in order (a dialect may override)."""
-        return event_list(alias, condition, tiebreak)
+        return event_list(alias, condition, tiebreak, fields)
 
     def unsupported(self, node: object, what: str) -> Exception:
         return unsupported(node, what, self.engine)

@@ -26,6 +26,7 @@ from segmint.engine.sql.compiler import (
     or_empty_list,
 )
 from segmint.engine.sql.duckdb import DuckDBCompiler
+from segmint.engine.sql.fields import event_fields_used
 from segmint.engine.sql.language import LanguageCompiler
 from segmint.pql.ast import Expr
 from segmint.pql.errors import PQLUnsupportedError
@@ -53,7 +54,7 @@ def compiler_for(engine: str) -> type[LanguageCompiler]:
     return compiler
 
 
-AggregateKey = tuple[str, exp.Expr | None, exp.Expr | None]
+AggregateKey = tuple[str, exp.Expr | None, exp.Expr | None, frozenset[str] | None]
 LIST = "list"
 
 
@@ -81,26 +82,26 @@ class GroupedEventCounts:
     ) -> exp.Expr:
         if not self.available:
             return exp.Literal.number(0) if function in ("count", "sum") else exp.Null()
-        return aggregate_default(function, self._column((function, value, condition)))
+        return aggregate_default(function, self._column((function, value, condition, None)))
 
-    def events(self, condition: exp.Expr | None) -> exp.Expr:
+    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
         if not self.available:
             return exp.Array(expressions=[])
-        return or_empty_list(self._column((LIST, None, condition)))
+        return or_empty_list(self._column((LIST, None, condition, fields)))
 
     def aggregate_query(self, events: exp.Expr) -> exp.Select:
         """``SELECT __profile_id, COUNT(*) FILTER (WHERE c) AS ev_i, … GROUP BY __profile_id``."""
         alias = self.compiler.EVENT_ALIAS
         profile_id = exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True)
         columns: list[exp.Expr] = [exp.alias_(profile_id, PROFILE_ID_COLUMN, quoted=True)]
-        for (function, value, condition), name in self.columns.items():
+        for (function, value, condition, fields), name in self.columns.items():
             if function == LIST:
-                column = self.compiler.event_list_aggregate(alias, condition, self.tiebreak)
+                column = self.compiler.event_list_aggregate(alias, condition, self.tiebreak, fields)
             else:
                 column = event_aggregate(function, value, condition)
             columns.append(exp.alias_(column, name, quoted=True))
         query = exp.select(*columns).from_(aliased(events, alias)).group_by(profile_id.copy())
-        conditions = [condition for (_, _, condition) in self.columns if condition is not None]
+        conditions = [key[2] for key in self.columns if key[2] is not None]
         if len(conditions) == len(self.columns):
             # Only matching events can count: skip the rest before grouping (and let the
             # scan prune row groups on time windows). Balanced: there may be thousands.
@@ -177,6 +178,7 @@ def plan_segments(
     columns: list[exp.Expr] = [exp.column(PROFILE_ID_COLUMN, table=alias, quoted=True)]
     columns += [exp.column(name, table=alias, quoted=True) for name in profile_columns]
     for index, (_, expression) in enumerate(segments):
+        compiling.event_fields = event_fields_used([expression])
         predicate = compiling.predicate(expression)
         columns.append(exp.alias_(predicate, segment_column(index), quoted=True))
     query = exp.select(*columns).from_(aliased(_source(profiles), alias))
