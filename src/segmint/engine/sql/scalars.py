@@ -18,14 +18,21 @@ The SQL matches the interpreter (:mod:`segmint.engine.interpreter`) exactly:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlglot import exp
 
 from segmint.engine.interpreter.evaluator import value as interpreted_value
 from segmint.engine.interpreter.regex import RegexUnsupported
-from segmint.engine.sql.compiler import Compiler, balanced, never_null, paren, temporal_literal
+from segmint.engine.sql.compiler import (
+    Compiler,
+    ValueRow,
+    balanced,
+    never_null,
+    paren,
+    temporal_literal,
+)
 from segmint.engine.sql.re2 import Re2Pattern, Re2Unsupported, translate
 from segmint.engine.timewindows import (
     OccursWindow,
@@ -35,9 +42,19 @@ from segmint.engine.timewindows import (
     reference_period,
     value_period,
 )
-from segmint.pql.ast import Binary, Expr, FunctionCall, Literal, MethodCall, Occurs, TimeUnit, Unary
+from segmint.pql.ast import (
+    Binary,
+    Expr,
+    FunctionCall,
+    Literal,
+    MethodCall,
+    Occurs,
+    TimeUnit,
+    Unary,
+    VarRef,
+)
 from segmint.pql.errors import PQLUnsupportedError
-from segmint.pql.types import DATE, DATETIME, DOUBLE, INTEGER, PQLType, ScalarType
+from segmint.pql.types import DATE, DATETIME, DOUBLE, INTEGER, ArrayType, PQLType, ScalarType
 
 _CALENDAR_PARTS = {"getYear": "YEAR", "getMonth": "MONTH", "getDayOfMonth": "DAY"}
 _FOLDABLE_FUNCTIONS = frozenset({"currentYear", "currentMonth", "currentDayOfMonth", "date"})
@@ -266,6 +283,9 @@ class ScalarRules(Compiler):
     # --- occurs relative to a value (§6.3) ------------------------------------------------------
 
     def visit_Occurs(self, node: Occurs) -> exp.Expr:
+        target_type = node.target.type
+        if isinstance(target_type, ArrayType) and target_type.projected:
+            return self._occurs_in_projection(node, target_type)
         anchors = [node.anchor] if node.anchor2 is None else [node.anchor, node.anchor2]
         if all(is_fixed_anchor(anchor) for anchor in anchors):
             return super().visit_Occurs(node)
@@ -281,6 +301,14 @@ class ScalarRules(Compiler):
         intervals = self._value_window(node, *moments)
         terms = [_inside(target, bounds, by_day=target_type == DATE) for bounds in intervals]
         return never_null(balanced(exp.Or, terms))
+
+    def _occurs_in_projection(self, node: Occurs, target_type: ArrayType) -> exp.Expr:
+        """``occurs`` on a projection (a path through an array): some item occurs (§4.2)."""
+        name = self.fresh_name()
+        item = VarRef(name, type=target_type.item)
+        with self.bound([name], [ValueRow(exp.column(name, quoted=True))]):
+            test = self.visit_Occurs(replace(node, target=item))
+        return self.any_item(self.visit(node.target), name, test)
 
     def _anchor(self, anchor: Expr) -> Period | Moments | None:
         """A time word, a constant (null: no window) or a DATE/TIMESTAMP read per row."""
