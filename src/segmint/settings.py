@@ -9,6 +9,8 @@ from pathlib import Path
 DEFAULT_CLIENT_ID = "segmint-local-client"
 DEFAULT_CLIENT_SECRET = "segmint-local-secret"
 DEFAULT_ORG_ID = "SEGMINT0000000000000000@AdobeOrg"
+ENGINES = ("duckdb", "spark")
+DEFAULT_SPARK_MASTER = "local[2]"
 
 
 class SettingsError(ValueError):
@@ -45,6 +47,10 @@ class Settings:
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
     max_attempts: int = 3
+    engine: str = "duckdb"
+    spark_master: str = DEFAULT_SPARK_MASTER
+    spark_shuffle_partitions: int = 16
+    spark_driver_memory: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -71,7 +77,18 @@ class Settings:
             duckdb_threads=threads or None,
             duckdb_memory_limit=env.get("SEGMINT_DUCKDB_MEMORY_LIMIT") or None,
             max_attempts=_int(env, "SEGMINT_MAX_ATTEMPTS", 3, minimum=1),
+            engine=_engine(env.get("SEGMINT_ENGINE") or "duckdb"),
+            spark_master=env.get("SEGMINT_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
+            spark_shuffle_partitions=_int(env, "SEGMINT_SPARK_SHUFFLE_PARTITIONS", 16, minimum=1),
+            spark_driver_memory=env.get("SEGMINT_SPARK_DRIVER_MEMORY") or None,
         )
+
+
+def _engine(raw: str) -> str:
+    engine = raw.strip().lower()
+    if engine not in ENGINES:
+        raise SettingsError(f"SEGMINT_ENGINE must be one of {', '.join(ENGINES)}, got {raw!r}")
+    return engine
 
 
 def _sandboxes(raw: str) -> tuple[str, ...]:

@@ -46,6 +46,10 @@ def make_worker(store: Store, settings: Settings) -> Worker:
         threads=settings.duckdb_threads,
         memory_limit=settings.duckdb_memory_limit,
         temp_directory=settings.home / "tmp",
+        engine=settings.engine,
+        spark_master=settings.spark_master,
+        spark_shuffle_partitions=settings.spark_shuffle_partitions,
+        spark_driver_memory=settings.spark_driver_memory,
     )
     return Worker(
         store.jobs,

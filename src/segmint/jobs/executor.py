@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from segmint import pql
 from segmint.clock import ms_to_datetime, now_ms
-from segmint.engine import DuckDBRunner, MembershipStats
+from segmint.engine import DuckDBRunner, MembershipStats, Runner
 from segmint.jobs.expressions import compile_expression
 from segmint.jobs.model import SegmentJob
 from segmint.jobs.ports import LakeCatalog
@@ -39,8 +39,20 @@ class EngineSettings:
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: Path | None = None
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = 16
+    spark_driver_memory: str | None = None
 
-    def runner(self) -> DuckDBRunner:
+    def runner(self) -> Runner:
+        if self.engine == "spark":
+            from segmint.engine.runners.spark import SparkRunner
+
+            return SparkRunner(
+                master=self.spark_master,
+                shuffle_partitions=self.spark_shuffle_partitions,
+                driver_memory=self.spark_driver_memory,
+            )
         return DuckDBRunner(
             threads=self.threads,
             memory_limit=self.memory_limit,
@@ -75,12 +87,16 @@ class Evaluation:
             shutil.rmtree(self.final, ignore_errors=True)
 
 
-def compile_definitions(job: SegmentJob, schema: Schema = DEFAULT_SCHEMA) -> list[tuple[str, Expr]]:
+def compile_definitions(
+    job: SegmentJob, schema: Schema = DEFAULT_SCHEMA, engine: str = "duckdb"
+) -> list[tuple[str, Expr]]:
     """Parse and check every definition snapshot of the job; the engine must support each."""
     compiled: list[tuple[str, Expr]] = []
     for snapshot in job.segments:
         try:
-            expr = compile_expression(snapshot.expression_format, snapshot.expression_value, schema)
+            expr = compile_expression(
+                snapshot.expression_format, snapshot.expression_value, schema, engine
+            )
         except pql.PQLError as error:
             raise DefinitionCompileError(snapshot.segment_id, error) from error
         compiled.append((snapshot.segment_id, expr))
@@ -116,15 +132,16 @@ def schema_anchors(schema: Schema) -> Iterator[tuple[Path, Path]]:
 def evaluate_job(
     job: SegmentJob,
     lake: LakeCatalog,
-    runner: DuckDBRunner,
+    runner: Runner,
     metrics: dict[str, Any],
     on_stage: Callable[[str], None],
+    engine: str = "duckdb",
 ) -> Evaluation:
     """Evaluate all segments of ``job`` in one pass and write the membership batch to a
     staging directory (not yet visible)."""
     on_stage("compiling")
     schema = lake.schema(job.tenant)
-    segments = compile_definitions(job, schema)
+    segments = compile_definitions(job, schema, engine)
     evaluation_ms = job.evaluation_time_ms or now_ms()
     tenant = job.tenant
     final = lake.membership_dir(tenant, job.batch_id)

@@ -39,9 +39,11 @@ def reads_events(expr: Expr) -> bool:
     return False
 
 
-def compile_expression(expression_format: str, value: str, schema: Schema) -> Expr:
-    """Parse, check against ``schema``, and make sure the engine can evaluate it."""
+def compile_expression(
+    expression_format: str, value: str, schema: Schema, engine: str = "duckdb"
+) -> Expr:
+    """Parse, check against ``schema``, and make sure ``engine`` can evaluate it."""
     source = value if expression_format == PQL_TEXT else ""
     checked = pql.check(parse_expression(expression_format, value), schema, source=source)
-    check_supported(checked)
+    check_supported(checked, engine)
     return checked

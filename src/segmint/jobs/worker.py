@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmint.clock import now_ms
-from segmint.engine import DuckDBRunner, QueryCancelled
+from segmint.engine import QueryCancelled, Runner
 from segmint.jobs.executor import (
     DefinitionCompileError,
     EngineSettings,
@@ -44,7 +44,7 @@ class LeaseKeeper:
     job_id: str
     worker_id: str
     lease_ms: int
-    runner: DuckDBRunner
+    runner: Runner
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     lease_lost: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -136,9 +136,7 @@ class Worker:
             keeper.stop()
             runner.close()
 
-    def _execute(
-        self, job: SegmentJob, runner: DuckDBRunner, keeper: LeaseKeeper
-    ) -> JobStatus | None:
+    def _execute(self, job: SegmentJob, runner: Runner, keeper: LeaseKeeper) -> JobStatus | None:
         metrics: dict[str, Any] = dict(job.metrics)
         metrics["totalTime"] = {
             "startTimeInMs": metrics.get("totalTime", {}).get("startTimeInMs", now_ms())
@@ -148,7 +146,12 @@ class Worker:
             if keeper.cancel_requested.is_set():
                 raise QueryCancelled("cancelled before start")
             evaluation = evaluate_job(
-                job, self.lake, runner, metrics, lambda stage: self._stage(job, stage, metrics)
+                job,
+                self.lake,
+                runner,
+                metrics,
+                lambda stage: self._stage(job, stage, metrics),
+                self.engine.engine,
             )
         except QueryCancelled:
             return self._interrupted(job, keeper, metrics)
