@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -284,15 +285,21 @@ class SparkRunner:
             views.append(f"{prefix}_{name}")
             return f"{prefix}_{name}"
 
-        profiles = view("profiles", read_parquet(spark, sources.profiles))
+        def read(name: str, files: Sequence[Path], lake_order: bool = False) -> str:
+            frame = self._action(
+                f"read the {name}", lambda: read_parquet(spark, files, lake_order=lake_order)
+            )
+            return view(name, frame)
+
+        profiles = read("profiles", sources.profiles)
         total = self._action("count the profiles", spark.table(profiles).count)
         if not segments:
             return empty, total
         events = memberships = None
         if sources.events:
-            events = view("events", read_parquet(spark, sources.events, lake_order=True))
+            events = read("events", sources.events, lake_order=True)
         if sources.memberships:
-            memberships = view("memberships", read_parquet(spark, sources.memberships))
+            memberships = read("memberships", sources.memberships)
         plan = plan_segments(
             segments,
             now,
@@ -388,7 +395,10 @@ class SparkRunner:
             wanted = [i for i in batch_ids if i in known_ids]
             if not (files and wanted):
                 continue
-            rows = read_parquet(spark, files).where(
+            previous_rows = self._action(
+                "read the previous membership", partial(read_parquet, spark, files)
+            )
+            rows = previous_rows.where(
                 F.col("segmentId").isin(wanted)
                 & F.col("status").isin([*QUALIFYING_STATUSES, EXITED])
             )
