@@ -9,6 +9,8 @@ from sqlglot import exp
 from segmint.engine import check_supported, compile_expression
 from segmint.engine.sql import Compiler, CorrelatedEventCounts, DuckDBCompiler
 from segmint.pql.ast import (
+    Chain,
+    ChainStep,
     Expr,
     FieldLookup,
     FunctionCall,
@@ -122,8 +124,17 @@ STRING_LITERAL = Literal("x", LiteralKind.STRING)
 IDENTITY_MAP = FieldLookup(ImplicitScope(0), "identityMap", type=MapType(ArrayType(STRING)))
 PROFILE = ObjectType("profile", {"city": STRING})
 UNSUPPORTED: list[tuple[Expr, str]] = [
-    (MethodCall(XEvent(), "groupBy", (TRUE,), span=at(3, 7)), "the method groupBy()"),
-    (FunctionCall("mapEntry", (STRING_LITERAL, TRUE), span=at(3, 7)), "the function mapEntry()"),
+    (
+        Chain(XEvent(), "receivedAt", (ChainStep("A", TRUE),), span=at(3, 7)),
+        "chain ordered by 'receivedAt'",
+    ),
+    (MethodCall(IDENTITY_MAP, "count", span=at(3, 7)), "count\\(\\) of a map"),
+    (
+        FunctionCall(
+            "inSegment", (FieldLookup(ImplicitScope(0), "id", type=STRING),), span=at(3, 7)
+        ),
+        "inSegment\\(\\) with an id that is not a string literal",
+    ),
     (
         FieldLookup(ImplicitScope(1, type=PROFILE), "city", span=at(3, 7), type=STRING),
         "outer scope",

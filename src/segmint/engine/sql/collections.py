@@ -50,9 +50,10 @@ from segmint.pql.ast import (
     ObjectLiteral,
     Quantified,
     Select,
+    VarRef,
     XEvent,
 )
-from segmint.pql.types import INTEGER, ArrayType, MapType, ObjectType
+from segmint.pql.types import INTEGER, ArrayType, MapType, ObjectType, ScalarType
 
 AGGREGATES = ("sum", "average", "min", "max")
 QUALIFYING_STATUSES = ("realized", "existing")
@@ -73,10 +74,12 @@ class CollectionRules(Compiler):
     job_segments: Mapping[str, Expr] = {}
     stored_membership: Callable[[str], exp.Expr] | None = None
     _inlining: set[str]
+    _built_maps: set[str]
 
     def __init__(self, now: datetime, events: EventSource) -> None:
         super().__init__(now, events)
         self._inlining = set()
+        self._built_maps = set()
 
     # --- recognising event collections ----------------------------------------------------------
 
@@ -161,14 +164,14 @@ class CollectionRules(Compiler):
                 return _positive(shared)
         return super().predicate(node)
 
-    def count_of(self, target: Expr) -> exp.Expr:
+    def count_of(self, target: Expr, call: Expr | None = None) -> exp.Expr:
         shared = self._shared(target, "count")
         if shared is not None:
             return shared
         if isinstance(self.type_of(target), MapType):
-            raise self.unsupported(target, "count() of a map")
+            raise self.unsupported(call or target, "count() of a map")
         if not isinstance(self.type_of(target), ArrayType):
-            raise self.unsupported(target, "count() of this value")
+            raise self.unsupported(call or target, "count() of this value")
         return _zero_if_null(self.list_size(self.visit(target)))
 
     # --- item-relative arguments ----------------------------------------------------------------
@@ -216,7 +219,7 @@ class CollectionRules(Compiler):
     def method_map(self, node: MethodCall) -> exp.Expr:
         self._arguments(node, 1)
         if isinstance(self.type_of(node.target), MapType):
-            raise self.unsupported(node, "map() over a map")
+            return self._map_over_map(node)
         self._require_array(node.target, "map()")
         return self.list_transform(self.visit(node.target), self.item_lambda(node.args[0], False))
 
@@ -414,8 +417,14 @@ class CollectionRules(Compiler):
 
     def visit_Let(self, node: Let) -> exp.Expr:
         value = self.visit(node.value)
-        with self.bound([node.name], [ValueRow(value)]):
-            return self.visit(node.body)
+        built = self.built_map(node.value)
+        outer = set(self._built_maps)
+        self._built_maps = outer | {node.name} if built else outer - {node.name}
+        try:
+            with self.bound([node.name], [ValueRow(value)]):
+                return self.visit(node.body)
+        finally:
+            self._built_maps = outer
 
     def visit_Lambda(self, node: Lambda) -> exp.Expr:
         with self.bound(node.params[:1], [self.rows[0]]):
@@ -590,28 +599,120 @@ class CollectionRules(Compiler):
         return self.lambda_([name], _not_null(exp.column(name, quoted=True)))
 
     # --- maps (§7.7) ----------------------------------------------------------------------------
+    #
+    # A map read from the lake is a SQL MAP. A map built by a query (``groupBy``, ``map`` with a
+    # ``(K, V) => mapEntry(…)`` lambda) is a list of ``{key, value}`` structs in key order: SQL
+    # MAPs take no null key, and ``groupBy`` gives null keys a group of their own.
+
+    def built_map(self, node: Expr) -> bool:
+        """Whether ``node``'s map value is a list of entries rather than a SQL MAP."""
+        if isinstance(node, MethodCall) and node.method in ("groupBy", "map"):
+            return isinstance(node.type, MapType)
+        if isinstance(node, VarRef):
+            return node.name in self._built_maps
+        if isinstance(node, Let):
+            return self.built_map(node.body)
+        return False
+
+    def map_entries(self, node: Expr) -> exp.Expr:
+        """``node``'s map as a list of ``{key, value}`` structs."""
+        self._require_map(node, "this map operation")
+        mapping = self.visit(node)
+        if self.built_map(node):
+            return mapping
+        return exp.Anonymous(this="MAP_ENTRIES", expressions=[mapping])
+
+    def _entry_part(self, name: str, part: str) -> exp.Expr:
+        return ValueRow(exp.column(name, quoted=True)).field(part)
 
     def method_get(self, node: MethodCall) -> exp.Expr:
         self._arguments(node, 1)
-        if not isinstance(self.type_of(node.target), MapType):
-            raise self.unsupported(node, "get() on anything but a map")
+        self._require_map(node.target, "get()")
         self._require_scalar(node.args[0], "get() with this key")
-        return self.map_get(self.visit(node.target), self.visit(node.args[0]))
+        key = self.visit(node.args[0])
+        if not self.built_map(node.target):
+            return self.map_get(self.visit(node.target), key)
+        name = self.fresh_name()
+        same = exp.EQ(this=self._entry_part(name, "key"), expression=paren(key))
+        found = self.list_item(
+            self.list_filter(self.visit(node.target), self.lambda_([name], same)), 1
+        )
+        return ValueRow(found).field("value")
 
     def map_get(self, mapping: exp.Expr, key: exp.Expr) -> exp.Expr:
         return exp.Bracket(this=paren(mapping), expressions=[key])
 
     def method_keys(self, node: MethodCall) -> exp.Expr:
         self._arguments(node, 0)
-        if not isinstance(self.type_of(node.target), MapType):
-            raise self.unsupported(node, "keys() on anything but a map")
-        return exp.MapKeys(this=self.visit(node.target))
+        return self._entry_list(node.target, "key")
 
     def method_values(self, node: MethodCall) -> exp.Expr:
         self._arguments(node, 0)
-        if not isinstance(self.type_of(node.target), MapType):
-            raise self.unsupported(node, "values() on anything but a map")
-        return exp.Anonymous(this="MAP_VALUES", expressions=[self.visit(node.target)])
+        return self._entry_list(node.target, "value")
+
+    def _entry_list(self, target: Expr, part: str) -> exp.Expr:
+        name = self.fresh_name()
+        return self.list_transform(
+            self.map_entries(target), self.lambda_([name], self._entry_part(name, part))
+        )
+
+    def _map_over_map(self, node: MethodCall) -> exp.Expr:
+        """``m.map(expr)``: one value per entry, the entry's value as ``this``; ``m.map((K, V)
+        => mapEntry(K, value))``: a map with the same keys and new values."""
+        entries, argument = self.map_entries(node.target), node.args[0]
+        name = self.fresh_name()
+        key, value = self._entry_part(name, "key"), self._entry_part(name, "value")
+        if not isinstance(argument, Lambda):
+            with self.scoped(ValueRow(value)):
+                mapped = self.visit(argument)
+            return self.list_transform(entries, self.lambda_([name], mapped))
+        body = argument.body
+        same_key = (
+            isinstance(body, FunctionCall)
+            and body.name == "mapEntry"
+            and isinstance(body.args[0], VarRef)
+            and body.args[0].name == argument.params[0]
+        )
+        if not same_key:
+            raise self.unsupported(body, "map() over a map that changes its keys")
+        assert isinstance(body, FunctionCall)
+        with self.bound(argument.params, [ValueRow(key), ValueRow(value)]):
+            new_value = self.visit(body.args[1])
+        entry = self.make_struct([("key", key.copy()), ("value", new_value)])
+        return self.list_transform(entries, self.lambda_([name], entry))
+
+    def method_groupBy(self, node: MethodCall) -> exp.Expr:
+        """The items grouped by key (null keys too), keys in first-seen order."""
+        self._arguments(node, 1)
+        self._require_array(node.target, "groupBy()")
+        key_type = self.type_of(
+            node.args[0].body if isinstance(node.args[0], Lambda) else node.args[0]
+        )
+        if not isinstance(key_type, ScalarType):
+            raise self.unsupported(node.args[0], f"groupBy() on a {key_type} key")
+        items = self.visit(node.target)
+        keys = self.list_distinct(
+            self.list_transform(items.copy(), self.item_lambda(node.args[0], False))
+        )
+        group_key = self.fresh_name()
+        key_lambda = self.item_lambda(node.args[0], False)
+        assert isinstance(key_lambda, exp.Lambda)
+        same = exp.NullSafeEQ(
+            this=paren(key_lambda.this), expression=exp.column(group_key, quoted=True)
+        )
+        group = self.list_filter(items, self.lambda_([key_lambda.expressions[0].name], same))
+        entry = self.make_struct([("key", exp.column(group_key, quoted=True)), ("value", group)])
+        return self.list_transform(keys, self.lambda_([group_key], entry))
+
+    def function_mapEntry(self, node: FunctionCall) -> exp.Expr:
+        key, value = node.args
+        return self.make_struct([("key", self.visit(key)), ("value", self.visit(value))])
+
+    def _require_map(self, node: Expr, what: str) -> MapType:
+        node_type = self.type_of(node)
+        if not isinstance(node_type, MapType):
+            raise self.unsupported(node, f"{what} on a {node_type} value")
+        return node_type
 
     # --- segments (§7.14) -----------------------------------------------------------------------
 

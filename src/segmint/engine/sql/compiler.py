@@ -708,7 +708,7 @@ class Compiler:
     def method_count(self, node: MethodCall) -> exp.Expr:
         if node.args:
             raise self.unsupported(node, "count() with arguments")
-        return self.count_of(node.target)
+        return self.count_of(node.target, node)
 
     def _nullable(self, node: Expr) -> exp.Expr:
         if isinstance(node, Select | XEvent):
@@ -742,8 +742,8 @@ class Compiler:
 
     # --- events and collections: rules in segmint.engine.sql.collections -----------------------
 
-    def count_of(self, target: Expr) -> exp.Expr:
-        raise self.unsupported(target, "count() of this value")
+    def count_of(self, target: Expr, call: Expr | None = None) -> exp.Expr:
+        raise self.unsupported(call or target, "count() of this value")
 
     # --- time -----------------------------------------------------------------------------------
 
