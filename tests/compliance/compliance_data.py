@@ -140,8 +140,9 @@ def write_parquet(suite: Suite, directory: Path) -> tuple[list[Path], list[Path]
     return [profile_file], [event_file]
 
 
-def write_memberships(suite: Suite, directory: Path) -> list[Path]:
-    """The suite's ``memberships`` (statuses of earlier runs) as membership rows in Parquet."""
+def write_memberships(suite: Suite, directory: Path) -> list[tuple[list[Path], list[str]]]:
+    """The suite's ``memberships`` (statuses of earlier runs) as one batch of membership rows in
+    Parquet, with the segment ids to take from it."""
     if suite.memberships is None:
         return []
     rows = [
@@ -155,7 +156,7 @@ def write_memberships(suite: Suite, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "memberships.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema), path)
-    return [path]
+    return [([path], sorted({str(row["segmentId"]) for row in rows}))]
 
 
 def _row(raw: Mapping[str, Any], owner: ObjectType) -> Row:

@@ -17,6 +17,7 @@ from segmint.jobs.expressions import FORMATS, compile_expression, parse_expressi
 from segmint.jobs.model import Tenant
 from segmint.pql.ast import Expr
 from segmint.pql.types import Schema
+from segmint.pql.walk import segment_references
 from segmint.store import Definition, DuplicateDefinitionName
 from segmint.xdm import PROFILE_CLASS
 
@@ -132,6 +133,8 @@ def _definition_from(
             "UPS-SEG-400-6",
             f"schema.name must be {PROFILE_CLASS!r}, got {body.schema_ref.name!r}",
         )
+    if existing is not None:
+        _refuse_cycle(existing.id, checked, tenant, state)
     policy_id = _merge_policy_id(body.merge_policy_id, existing, tenant, state)
     requested = (
         body.evaluation_info.model_dump(exclude_none=True)
@@ -181,6 +184,37 @@ def _profile_only(segment_id: str, tenant: Tenant, state: ServiceState) -> bool:
     except pql.PQLError:
         return False
     return not reads_events(tree)
+
+
+def _refuse_cycle(definition_id: str, checked: Expr, tenant: Tenant, state: ServiceState) -> None:
+    """400 when the definition would read itself through ``inSegment`` (directly or through
+    other definitions): segments of segments are evaluated in dependency order."""
+    paths = [[definition_id, ref] for ref in sorted(segment_references(checked))]
+    seen: set[str] = set()
+    while paths:
+        path = paths.pop()
+        current = path[-1]
+        if current == definition_id:
+            raise ApiError(
+                400,
+                "UPS-SEG-400-8",
+                "invalid PQL expression: inSegment() makes a cycle: " + " -> ".join(path),
+            )
+        if current in seen:
+            continue
+        seen.add(current)
+        paths += [[*path, ref] for ref in sorted(_references_of(current, tenant, state))]
+
+
+def _references_of(segment_id: str, tenant: Tenant, state: ServiceState) -> set[str]:
+    definition = state.store.definitions.get(tenant, segment_id)
+    if definition is None:
+        return set()
+    try:
+        tree = parse_expression(definition.expression_format, definition.expression_value)
+    except pql.PQLError:
+        return set()
+    return segment_references(tree)
 
 
 def _check_expression(expression: bodies.Expression, schema: Schema) -> Expr:

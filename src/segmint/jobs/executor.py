@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from segmint.jobs.model import SegmentJob
 from segmint.jobs.ports import LakeCatalog
 from segmint.pql.ast import Expr
 from segmint.pql.types import Schema
+from segmint.pql.walk import segment_references
 from segmint.xdm import DEFAULT_SCHEMA, event_schema, profile_schema
 
 
@@ -103,6 +104,14 @@ def compile_definitions(
     return compiled
 
 
+def outside_references(segments: Sequence[tuple[str, Expr]]) -> list[str]:
+    """Segments read with ``inSegment`` that this job does not evaluate: their latest stored
+    memberships are what the job reads."""
+    in_job = {segment_id for segment_id, _ in segments}
+    named = set().union(*(segment_references(expr) for _, expr in segments))
+    return sorted(named - in_job)
+
+
 def staging_dir_for(final: Path, attempt: int) -> Path:
     return final.parent / f".staging-{final.name}-{attempt}-{uuid.uuid4().hex[:8]}"
 
@@ -160,6 +169,7 @@ def evaluate_job(
                 now=ms_to_datetime(evaluation_ms),
                 previous=lake.previous_memberships(tenant, [sid for sid, _ in segments]),
                 out_dir=staging,
+                memberships=lake.previous_memberships(tenant, outside_references(segments)),
             )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

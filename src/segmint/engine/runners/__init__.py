@@ -26,7 +26,7 @@ class Runner(Protocol):
         previous: Sequence[tuple[Sequence[Path], Sequence[str]]],
         out_dir: Path,
         namespaces: bool = True,
-        memberships: Sequence[Path] = (),
+        memberships: Sequence[tuple[Sequence[Path], Sequence[str]]] = (),
     ) -> MembershipStats: ...
 
     def interrupt(self) -> None: ...

@@ -136,13 +136,14 @@ class DuckDBRunner:
         previous: Previous,
         out_dir: Path,
         namespaces: bool = True,
-        memberships: Sequence[Path] = (),
+        memberships: Previous = (),
     ) -> MembershipStats:
         """Evaluate every segment over the profiles and their events in one pass, derive each
         (profile, segment) status against ``previous`` (batch files, segment ids to take from
         them), write the rows as Parquet into ``out_dir`` and return the counts.
-        ``memberships`` are earlier membership files that ``inSegment`` of a segment outside
-        this job reads; without them it reads the profiles' ``segmentMembership``."""
+        ``memberships`` (batch files, segment ids to take from them) are the earlier runs that
+        ``inSegment`` of a segment outside this job reads; without them it reads the profiles'
+        ``segmentMembership``."""
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
@@ -169,7 +170,7 @@ class DuckDBRunner:
         segments: Sequence[tuple[str, Expr]],
         now: datetime,
         namespaces: bool,
-        memberships: Sequence[Path],
+        memberships: Previous,
     ) -> int:
         self._execute(connection, _create_qualified_table())
         if not profile_files:
@@ -182,7 +183,7 @@ class DuckDBRunner:
                 events=read_parquet(event_files, lake_order=True) if event_files else None,
                 compiler=DuckDBCompiler,
                 profile_columns=(IDENTITY_MAP,) if namespaces else (),
-                memberships=read_parquet(memberships) if memberships else None,
+                memberships=stored_memberships(memberships),
                 event_tiebreak=EVENT_TIEBREAK,
             )
             self._execute(connection, _insert_qualified(plan, len(segments), namespaces))
@@ -234,6 +235,25 @@ def _check_unique(segment_ids: Sequence[str], previous: Previous) -> None:
 
 
 EVENT_TIEBREAK = ("filename", "file_row_number")
+MEMBERSHIP_COLUMNS = (PROFILE_ID_COLUMN, "segmentId", "status")
+
+
+def stored_memberships(batches: Previous) -> exp.Expr | None:
+    """The rows of earlier batches for the segments taken from each (``UNION ALL``), or None
+    when there are none."""
+    selects = [
+        exp.select(*(_column(name) for name in MEMBERSHIP_COLUMNS))
+        .from_(read_parquet(files))
+        .where(exp.In(this=_column("segmentId"), expressions=[exp.Literal.string(i) for i in ids]))
+        for files, ids in batches
+        if files and ids
+    ]
+    if not selects:
+        return None
+    union: exp.Query = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    return exp.Subquery(this=union)
 
 
 def read_parquet(files: Sequence[Path], *, lake_order: bool = False) -> exp.Expr:

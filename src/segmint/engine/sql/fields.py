@@ -8,11 +8,11 @@ event as a whole value (compares, de-duplicates or groups events) gets whole row
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from collections.abc import Iterable
 
 from segmint.pql.ast import FieldLookup, ImplicitScope, MethodCall, Node, VarRef, XEvent
 from segmint.pql.types import ArrayType, ObjectType
+from segmint.pql.walk import descendants
 
 _WHOLE_VALUE_METHODS = frozenset(
     {"distinct", "intersection", "intersects", "subsetOf", "supersetOf", "includes", "groupBy"}
@@ -24,7 +24,7 @@ def event_fields_used(expressions: Iterable[Node]) -> frozenset[str] | None:
     """The top-level event fields the expressions may read, or None for whole rows."""
     names: set[str] = set()
     event_fields: set[str] = set()
-    for node, parent in _walk(expressions):
+    for node, parent in descendants(expressions):
         if isinstance(node, FieldLookup):
             names.add(node.field_name)
         elif isinstance(node, XEvent) and isinstance(node.type, ArrayType):
@@ -40,15 +40,3 @@ def event_fields_used(expressions: Iterable[Node]) -> frozenset[str] | None:
 
 def _looked_up(node: Node, parent: Node | None) -> bool:
     return isinstance(parent, FieldLookup) and parent.target is node
-
-
-def _walk(roots: Iterable[Node]) -> Iterator[tuple[Node, Node | None]]:
-    """Every node under ``roots`` with its parent node (iteratively: trees can be deep)."""
-    pending: list[tuple[object, Node | None]] = [(root, None) for root in roots]
-    while pending:
-        current, parent = pending.pop()
-        if isinstance(current, Node):
-            yield current, parent
-            pending += [(getattr(current, f.name), current) for f in fields(current)]
-        elif isinstance(current, tuple):
-            pending += [(item, parent) for item in current]
