@@ -41,8 +41,53 @@ class ChainRules(CollectionRules):
             raise self.unsupported(node, what)
         labels = frozenset(step.label for step in node.steps)
         exhaustive = any(_mentions(step, labels) for step in node.steps[1:])
+        if not exhaustive:
+            shared = self._shared_chain(node)
+            if shared is not None:
+                return shared
+        flagged = self._flagged_events(node)
+        if flagged is not None:
+            return self._match(node.steps, 0, None, flagged, exhaustive, flags=True)
         events = self._chain_events(node)
         return self._match(node.steps, 0, None, events, exhaustive)
+
+    def _shared_chain(self, node: Chain) -> exp.Expr | None:
+        """One step, or two steps without ``COUNT``, over conditions on the event alone, as
+        shared aggregates: ``count(A) >= n``, or "the earliest A is before the latest B"
+        (the greedy rule takes the earliest A; some B must come strictly later)."""
+        steps = node.steps
+        counted = [step.count or 1 for step in steps]
+        if len(steps) > 2 or (len(steps) == 2 and counted != [1, 1]):
+            return None
+        if self.in_isolation or self.event_parts(node.events) != []:
+            return None
+        conditions = self._steps_on_event(steps)
+        if conditions is None:
+            return None
+        moment = exp.column(TIMESTAMP, table=self.EVENT_ALIAS, quoted=True)
+        timed = [never_null(exp.and_(_not_null(moment.copy()), c, copy=False)) for c in conditions]
+        if len(steps) == 1:
+            count = self.events.aggregate("count", None, timed[0])
+            return exp.GTE(this=count, expression=exp.Literal.number(counted[0]))
+        first = self.events.aggregate("min", moment.copy(), timed[0])
+        last = self.events.aggregate("max", moment.copy(), timed[1])
+        return never_null(exp.LT(this=first, expression=last))
+
+    def _flagged_events(self, node: Chain) -> exp.Expr | None:
+        """When every step reads only its event: the events some step matches, each as
+        ``{timestamp, s0, s1, …}`` with whether step ``i`` matches it (computed once, in the
+        grouped pass)."""
+        if self.in_isolation or self.event_parts(node.events) != []:
+            return None
+        conditions = self._steps_on_event(node.steps)
+        if conditions is None:
+            return None
+        moment = exp.column(TIMESTAMP, table=self.EVENT_ALIAS, quoted=True)
+        flags = [(_flag(i), never_null(condition)) for i, condition in enumerate(conditions)]
+        items = ((TIMESTAMP, moment), *flags)
+        matching = exp.or_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
+        timed = exp.and_(_not_null(moment.copy()), never_null(matching), copy=False)
+        return self.events.events(timed, items)
 
     def _chain_events(self, node: Chain) -> exp.Expr:
         """The profile's events, narrowed in the grouped pass to those some step can match
@@ -83,6 +128,7 @@ class ChainRules(CollectionRules):
         after: exp.Expr | None,
         events: exp.Expr,
         exhaustive: bool,
+        flags: bool = False,
     ) -> exp.Expr:
         if index == len(steps):
             return exp.true()
@@ -93,7 +139,7 @@ class ChainRules(CollectionRules):
         tests = [_not_null(moment.copy())]
         if after is not None:
             tests.append(exp.GT(this=moment.copy(), expression=after))
-        tests.append(self._holds(step, row))
+        tests.append(row.field(_flag(index)) if flags else self._holds(step, row))
         candidates = self.list_filter(
             events.copy(), self.lambda_([candidate], exp.and_(*tests, copy=False))
         )
@@ -102,10 +148,15 @@ class ChainRules(CollectionRules):
         picked = self.fresh_name()
         picked_row = ValueRow(exp.column(picked, quoted=True))
         with self.bound([step.label], [picked_row]):
-            rest = self._match(steps, index + 1, picked_row.field(TIMESTAMP), events, exhaustive)
+            after_this = picked_row.field(TIMESTAMP)
+            rest = self._match(steps, index + 1, after_this, events, exhaustive, flags)
         found = self.list_filter(chosen, self.lambda_([picked], rest))
         size = exp.Coalesce(this=self.list_size(found), expressions=[exp.Literal.number(0)])
         return exp.GT(this=size, expression=exp.Literal.number(0))
+
+
+def _flag(index: int) -> str:
+    return f"__step{index}"
 
 
 def _not_null(value: exp.Expr) -> exp.Expr:

@@ -12,7 +12,7 @@ single expression, shared ``COUNT(*) FILTER`` columns for the planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,10 +82,10 @@ class EventSource(Protocol):
         holds (all of them when None)."""
         ...
 
-    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
+    def events(self, condition: exp.Expr | None, fields: EventFields | None = None) -> exp.Expr:
         """The list of the profile's events (structs) where ``condition`` holds, ordered by
         timestamp (nulls last), ties in lake order; an empty list when there are none. With
-        ``fields``, the structs hold only those fields."""
+        ``fields``, the structs hold only those fields (or values computed from the event)."""
         ...
 
 
@@ -116,11 +116,22 @@ def aggregate_default(function: str, aggregate: exp.Expr) -> exp.Expr:
     return aggregate
 
 
+EventFields = frozenset[str] | tuple[tuple[str, exp.Expr], ...]
+
+
+def item_fields(alias: str, fields: EventFields) -> list[tuple[str, exp.Expr]]:
+    """The (name, value) pairs of an event list's items: event fields by name, or values
+    computed from the event row."""
+    if isinstance(fields, frozenset):
+        return [(name, exp.column(name, table=alias, quoted=True)) for name in sorted(fields)]
+    return list(fields)
+
+
 def event_list(
     alias: str,
     condition: exp.Expr | None,
     tiebreak: Sequence[str] = (),
-    fields: Iterable[str] | None = None,
+    fields: EventFields | None = None,
 ) -> exp.Expr:
     """``LIST(e ORDER BY e.timestamp NULLS LAST, tiebreak…) FILTER (WHERE condition)``; with
     ``fields``, each item is a struct of only those fields instead of the whole row."""
@@ -135,11 +146,8 @@ def event_list(
     if fields is not None:
         item = exp.Struct(
             expressions=[
-                exp.PropertyEQ(
-                    this=exp.to_identifier(name, quoted=True),
-                    expression=exp.column(name, table=alias, quoted=True),
-                )
-                for name in sorted(fields)
+                exp.PropertyEQ(this=exp.to_identifier(name, quoted=True), expression=value)
+                for name, value in item_fields(alias, fields)
             ]
         )
     ordered = exp.Order(this=item, expressions=keys)
@@ -176,7 +184,7 @@ class CorrelatedEventCounts:
         subquery = self._subquery(selected, condition)
         return subquery if function == "count" else aggregate_default(function, subquery)
 
-    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
+    def events(self, condition: exp.Expr | None, fields: EventFields | None = None) -> exp.Expr:
         listed = self.compiler.event_list_aggregate(self.compiler.EVENT_ALIAS, None, (), fields)
         return or_empty_list(self._subquery(listed, condition))
 
@@ -398,7 +406,7 @@ class Compiler:
         alias: str,
         condition: exp.Expr | None,
         tiebreak: Sequence[str],
-        fields: Iterable[str] | None = None,
+        fields: EventFields | None = None,
     ) -> exp.Expr:
         """The aggregate listing a profile's events in order (a dialect may override)."""
         return event_list(alias, condition, tiebreak, fields)

@@ -18,6 +18,7 @@ from segmint.engine.sql.collections import QUALIFYING_STATUSES
 from segmint.engine.sql.compiler import (
     Compiler,
     CorrelatedEventCounts,
+    EventFields,
     aggregate_default,
     aliased,
     as_filter,
@@ -56,7 +57,7 @@ def compiler_for(engine: str) -> type[LanguageCompiler]:
     return compiler
 
 
-AggregateKey = tuple[str, exp.Expr | None, exp.Expr | None, frozenset[str] | None]
+AggregateKey = tuple[str, exp.Expr | None, exp.Expr | None, EventFields | None]
 LIST = "list"
 
 
@@ -89,7 +90,7 @@ class GroupedEventCounts:
         name = self.columns.setdefault(key, f"ev_{len(self.columns)}")
         return aggregate_default(function, exp.column(name, table=EVENT_COUNTS_ALIAS, quoted=True))
 
-    def events(self, condition: exp.Expr | None, fields: frozenset[str] | None = None) -> exp.Expr:
+    def events(self, condition: exp.Expr | None, fields: EventFields | None = None) -> exp.Expr:
         if not self.available:
             return exp.Array(expressions=[])
         name = self.lists.setdefault((LIST, None, condition, fields), f"el_{len(self.lists)}")
