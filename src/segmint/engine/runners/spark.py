@@ -67,7 +67,7 @@ class Sources:
 
     profiles: Sequence[Path]
     events: Sequence[Path]
-    memberships: Sequence[Path]
+    memberships: Previous
 
 
 _session_lock = threading.Lock()
@@ -224,13 +224,14 @@ class SparkRunner:
         previous: Previous,
         out_dir: Path,
         namespaces: bool = True,
-        memberships: Sequence[Path] = (),
+        memberships: Previous = (),
     ) -> MembershipStats:
         """Evaluate every segment over the profiles and their events in one pass, derive each
         (profile, segment) status against ``previous`` (batch files, segment ids to take from
         them), write the rows as Parquet into ``out_dir`` and return the counts.
-        ``memberships`` are earlier membership files that ``inSegment`` of a segment outside
-        this job reads; without them it reads the profiles' ``segmentMembership``."""
+        ``memberships`` (batch files, segment ids to take from them) are the earlier runs that
+        ``inSegment`` of a segment outside this job reads; without them it reads the profiles'
+        ``segmentMembership``."""
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
@@ -298,8 +299,9 @@ class SparkRunner:
         events = memberships = None
         if sources.events:
             events = read("events", sources.events, lake_order=True)
-        if sources.memberships:
-            memberships = read("memberships", sources.memberships)
+        batches = [(files, ids) for files, ids in sources.memberships if files and ids]
+        if batches:
+            memberships = view("memberships", self._stored(spark, batches))
         plan = plan_segments(
             segments,
             now,
@@ -377,6 +379,20 @@ class SparkRunner:
             segment_id: segment_counts(transitions[index], by_namespace[index])
             for index, segment_id in enumerate(segment_ids)
         }
+
+    def _stored(self, spark: SparkSession, batches: Previous) -> DataFrame:
+        """The rows of earlier batches for the segments taken from each, unioned."""
+        from pyspark.sql import functions as F
+
+        frames = []
+        for files, ids in batches:
+            rows = self._action("read stored memberships", partial(read_parquet, spark, files))
+            selected = rows.where(F.col("segmentId").isin(list(ids)))
+            frames.append(selected.select(PROFILE_ID_COLUMN, "segmentId", "status"))
+        result = frames[0]
+        for frame in frames[1:]:
+            result = result.unionByName(frame)
+        return result
 
     def _previous(
         self, spark: SparkSession, previous: Previous, segment_ids: Sequence[str], ids: DataFrame
