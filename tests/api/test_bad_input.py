@@ -210,12 +210,12 @@ def test_unsupported_pql_is_rejected_at_definition_time(
     client: TestClient, headers: dict[str, str]
 ) -> None:
     body = {
-        "name": "chain",
+        "name": "rekeyed map",
         "schema": {"name": "_xdm.context.profile"},
         "expression": {
             "type": "PQL",
             "format": "pql/text",
-            "value": 'chain(xEvent, timestamp, [A: WHAT(eventType = "x")])',
+            "value": 'identityMap.map((K, V) => mapEntry("one", V)).get("one")',
         },
     }
     response = client.post(DEFINITIONS, headers=headers, json=body)

@@ -126,7 +126,8 @@ def _existing(definition_id: str, tenant: Tenant, state: ServiceState) -> Defini
 def _definition_from(
     body: bodies.DefinitionBody, tenant: Tenant, state: ServiceState, existing: Definition | None
 ) -> Definition:
-    checked = _check_expression(body.expression, state.store.schemas.schema(tenant))
+    schema = state.store.schemas.schema(tenant)
+    checked = _check_expression(body.expression, schema, state.settings.engine)
     if body.schema_ref.name != PROFILE_CLASS:
         raise ApiError(
             400,
@@ -217,8 +218,9 @@ def _references_of(segment_id: str, tenant: Tenant, state: ServiceState) -> set[
     return segment_references(tree)
 
 
-def _check_expression(expression: bodies.Expression, schema: Schema) -> Expr:
-    """The checked expression; 400 naming line and column when it is not valid PQL."""
+def _check_expression(expression: bodies.Expression, schema: Schema, engine: str) -> Expr:
+    """The checked expression; 400 naming line and column when it is not valid PQL or the
+    service's engine cannot evaluate it."""
     if expression.type != "PQL":
         raise ApiError(
             400, "UPS-SEG-400-7", f"expression.type must be 'PQL', got {expression.type!r}"
@@ -230,7 +232,7 @@ def _check_expression(expression: bodies.Expression, schema: Schema) -> Expr:
             f"expression.format must be one of {', '.join(FORMATS)}, got {expression.format!r}",
         )
     try:
-        return compile_expression(expression.format, expression.value, schema)
+        return compile_expression(expression.format, expression.value, schema, engine)
     except pql.PQLError as error:
         raise ApiError(
             400,

@@ -11,14 +11,21 @@ rejected by ``check_supported(expr, "spark")`` before a job starts, never answer
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import ClassVar
 
 from sqlglot import exp
 
-from segmint.engine.sql.compiler import EVENT_ORDER_FIELD, as_filter, paren, temporal_literal
+from segmint.engine.sql.compiler import (
+    EVENT_ORDER_FIELD,
+    EventFields,
+    as_filter,
+    item_fields,
+    paren,
+    temporal_literal,
+)
 from segmint.engine.sql.language import LanguageCompiler
 from segmint.engine.sql.planner import COMPILERS
 from segmint.engine.sql.re2 import Re2Pattern, Re2Unsupported
@@ -196,19 +203,26 @@ class SparkCompiler(LanguageCompiler):
         alias: str,
         condition: exp.Expr | None,
         tiebreak: Sequence[str],
-        fields: Iterable[str] | None = None,
+        fields: EventFields | None = None,
     ) -> exp.Expr:
         """Spark's ``COLLECT_LIST`` takes no ORDER BY: collect ``{n, t, …tiebreak, v}`` (``n``
-        puts null timestamps last), sort by the keys only, keep ``v`` (the event struct)."""
+        puts null timestamps last), sort by the keys only, keep ``v`` (the event struct, or
+        the struct of ``fields``)."""
         keys = [
             ("n", exp.Is(this=_event_field(alias, EVENT_ORDER_FIELD), expression=exp.Null())),
             ("t", _event_field(alias, EVENT_ORDER_FIELD)),
         ]
         keys += [(f"b{i}", _event_field(alias, name)) for i, name in enumerate(tiebreak)]
-        star = exp.Star()
-        event = exp.func(
-            "STRUCT", exp.Column(this=star, table=exp.to_identifier(alias, quoted=True))
+        event: exp.Expr = exp.func(
+            "STRUCT", exp.Column(this=exp.Star(), table=exp.to_identifier(alias, quoted=True))
         )
+        if fields is not None:
+            event = exp.Struct(
+                expressions=[
+                    exp.PropertyEQ(this=exp.to_identifier(name, quoted=True), expression=value)
+                    for name, value in item_fields(alias, fields)
+                ]
+            )
         entry = exp.Struct(
             expressions=[
                 exp.PropertyEQ(this=exp.to_identifier(name, quoted=True), expression=value)
