@@ -1,15 +1,17 @@
 WITH "event_lists" AS (
   SELECT
     "e"."__profile_id" AS "__profile_id",
-    ARRAY_AGG(
-      {'timestamp': "e"."timestamp", '__step0': COALESCE(COALESCE("e"."eventType" = 'view', FALSE), FALSE), '__step1': COALESCE(COALESCE("e"."eventType" = 'buy', FALSE), FALSE)} ORDER BY "e"."timestamp"
-    ) FILTER(WHERE
-      NOT (
-        "e"."timestamp" IS NULL
-      )
-      AND (
-        "e"."eventType" = 'view' OR "e"."eventType" = 'buy'
-      )) AS "el_0"
+    LIST_SORT(
+      ARRAY_AGG(
+        {'timestamp': "e"."timestamp", '__step0': COALESCE(COALESCE("e"."eventType" = 'view', FALSE), FALSE), '__step1': COALESCE(COALESCE("e"."eventType" = 'buy', FALSE), FALSE)}
+      ) FILTER(WHERE
+        NOT (
+          "e"."timestamp" IS NULL
+        )
+        AND (
+          "e"."eventType" = 'view' OR "e"."eventType" = 'buy'
+        ))
+    ) AS "el_0"
   FROM "events" AS "e"
   WHERE
     NOT (

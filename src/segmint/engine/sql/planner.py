@@ -108,8 +108,11 @@ class GroupedEventCounts:
         """``SELECT __profile_id, LIST(…) FILTER (WHERE c) AS el_i, … GROUP BY __profile_id``."""
         alias = self.compiler.EVENT_ALIAS
         columns = [
-            (name, self.compiler.event_list_aggregate(alias, condition, self.tiebreak, fields))
+            (name, self.compiler.event_list_aggregate(alias, condition, tiebreak, fields))
             for (_, _, condition, fields), name in self.lists.items()
+            # Computed items (a chain's step flags) need no lake order: among events of equal
+            # timestamp, which one a step takes cannot change whether the chain holds.
+            for tiebreak in [() if isinstance(fields, tuple) else self.tiebreak]
         ]
         return self._grouped(events, columns, [key[2] for key in self.lists])
 
