@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from engine_runs import qualified_by_segment, run
 from engine_testkit import NOW, Lake, Row, write_lake
@@ -431,12 +430,6 @@ def test_mixed_jobs_with_in_segment(texts: list[str], data: Rows) -> None:
     check_job(texts, data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=duckdb.BinderException,
-    reason="engine bug: with no event file, event values are untyped ([] lists, NULL "
-    "aggregates), so `X.timestamp + INTERVAL` or date_part(…, NULL) cannot bind",
-)
 @pytest.mark.parametrize(
     "text",
     [

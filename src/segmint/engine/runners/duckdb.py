@@ -9,6 +9,7 @@ file names, segment ids and PQL values reach DuckDB only as quoted literals.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from segmint.engine.runners.membership import (
@@ -34,8 +36,10 @@ from segmint.engine.sql.compiler import aliased, temporal_literal
 from segmint.engine.sql.duckdb import DuckDBCompiler
 from segmint.engine.sql.planner import plan_segments, segment_column
 from segmint.engine.timewindows import utc_naive
-from segmint.pql.ast import Expr
-from segmint.xdm.arrow import PROFILE_ID_COLUMN
+from segmint.pql.ast import Expr, XEvent
+from segmint.pql.types import ArrayType, ObjectType
+from segmint.pql.walk import descendants
+from segmint.xdm.arrow import PROFILE_ID_COLUMN, table_schema
 
 DIALECT = DuckDBCompiler.dialect
 OUTPUT_FILE = "membership.parquet"
@@ -147,10 +151,10 @@ class DuckDBRunner:
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
-        with self._connect() as connection:
+        with self._connect() as connection, _typed_events(event_files, segments) as events:
             started = time.perf_counter()
             total = self._evaluate(
-                connection, profile_files, event_files, segments, now, namespaces, memberships
+                connection, profile_files, events, segments, now, namespaces, memberships
             )
             evaluated = time.perf_counter()
             stats = self._write(connection, segment_ids, previous, now, out_dir, namespaces)
@@ -218,6 +222,34 @@ class DuckDBRunner:
             segment_id: segment_counts(transitions[index], by_namespace[index])
             for index, segment_id in enumerate(segment_ids)
         }
+
+
+@contextmanager
+def _typed_events(
+    event_files: Sequence[Path], segments: Sequence[tuple[str, Expr]]
+) -> Iterator[Sequence[Path]]:
+    """The event files; without any, a zero-row file with the layout of the events the
+    segments read, so event values keep their types (a timestamp stays a TIMESTAMP)."""
+    if event_files:
+        yield event_files
+        return
+    event_type = _event_type(segments)
+    if event_type is None:
+        yield event_files
+        return
+    with tempfile.TemporaryDirectory(prefix="segmint-events-") as scratch:
+        anchor = Path(scratch) / "events.parquet"
+        pq.write_table(table_schema(event_type).empty_table(), anchor)
+        yield [anchor]
+
+
+def _event_type(segments: Sequence[tuple[str, Expr]]) -> ObjectType | None:
+    for node, _ in descendants(expression for _, expression in segments):
+        if isinstance(node, XEvent) and isinstance(node.type, ArrayType):
+            item = node.type.item
+            if isinstance(item, ObjectType):
+                return item
+    return None
 
 
 def _check_unique(segment_ids: Sequence[str], previous: Previous) -> None:
