@@ -3,7 +3,7 @@ WITH "event_counts" AS (
     "e"."__profile_id" AS "__profile_id",
     MIN("e"."timestamp") FILTER(WHERE
       NOT (
-        "e"."timestamp" IS NULL
+        "e"."__a0"
       )
       AND (
         "e"."eventType" = 'view'
@@ -14,7 +14,7 @@ WITH "event_counts" AS (
       )) AS "ev_0",
     MAX("e"."timestamp") FILTER(WHERE
       NOT (
-        "e"."timestamp" IS NULL
+        "e"."__a0"
       )
       AND (
         "e"."eventType" = 'buy'
@@ -23,7 +23,12 @@ WITH "event_counts" AS (
           AND "e"."timestamp" < CAST('2025-06-19 00:00:00.000000' AS TIMESTAMP)
         )
       )) AS "ev_1"
-  FROM "events" AS "e"
+  FROM (
+    SELECT
+      *,
+      "e"."timestamp" IS NULL AS "__a0"
+    FROM "events" AS "e"
+  ) AS "e"
   WHERE
     (
       NOT (

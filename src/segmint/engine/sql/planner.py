@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlglot import exp
 
+from segmint.engine.sql.atoms import share_atoms
 from segmint.engine.sql.collections import QUALIFYING_STATUSES
 from segmint.engine.sql.compiler import (
     Compiler,
@@ -132,7 +133,7 @@ class GroupedEventCounts:
             # scan prune row groups on time windows). Balanced: there may be thousands.
             matching = list(dict.fromkeys(as_filter(c.copy()) for c in conditions if c is not None))
             query = query.where(balanced(exp.Or, matching))
-        return query
+        return share_atoms(query, alias)
 
 
 class MembershipLookup:
