@@ -157,7 +157,8 @@ class DuckDBRunner:
                 connection, profile_files, events, segments, now, namespaces, memberships
             )
             evaluated = time.perf_counter()
-            stats = self._write(connection, segment_ids, previous, now, out_dir, namespaces)
+            counted = namespaces and bool(profile_files and segment_ids)
+            stats = self._write(connection, segment_ids, previous, now, out_dir, counted)
             written = time.perf_counter()
         return MembershipStats(
             total_profiles=total,
@@ -190,7 +191,8 @@ class DuckDBRunner:
                 memberships=stored_memberships(memberships),
                 event_tiebreak=EVENT_TIEBREAK,
             )
-            self._execute(connection, _insert_qualified(plan, len(segments), namespaces))
+            self._execute(connection, _create_evaluated_table(plan, len(segments), namespaces))
+            self._execute(connection, _insert_qualified(len(segments)))
         count = exp.select(exp.Count(this=exp.Star())).from_(read_parquet(profile_files))
         return int(self._fetch(connection, count)[0][0])
 
@@ -215,9 +217,11 @@ class DuckDBRunner:
         for seg, code, count in self._fetch(connection, _count_transitions()):
             transitions[seg][Transition(code)] = count
         by_namespace: dict[int, dict[str, int]] = defaultdict(dict)
-        if namespaces:
-            for seg, namespace, count in self._fetch(connection, _count_namespaces()):
-                by_namespace[seg][namespace] = count
+        if namespaces:  # the evaluated table exists
+            for namespace, *counts in self._fetch(connection, _count_namespaces(len(segment_ids))):
+                for seg, count in enumerate(counts):
+                    if count:
+                        by_namespace[seg][namespace] = count
         return {
             segment_id: segment_counts(transitions[index], by_namespace[index])
             for index, segment_id in enumerate(segment_ids)
@@ -319,28 +323,41 @@ def _create_table(name: str, columns: Sequence[tuple[str, str]]) -> exp.Create:
 
 
 def _create_qualified_table() -> exp.Create:
-    return _create_table(
-        "qualified",
-        [(PROFILE_ID_COLUMN, "VARCHAR"), ("seg", "INTEGER"), ("namespaces", "VARCHAR[]")],
-    )
+    return _create_table("qualified", [(PROFILE_ID_COLUMN, "VARCHAR"), ("seg", "INTEGER")])
 
 
-def _insert_qualified(plan: exp.Select, segment_count: int, namespaces: bool) -> exp.Insert:
-    """One row per (profile, qualifying segment): the plan's boolean columns unnested."""
-    flags = [
-        exp.Case().when(_column(segment_column(i), "plan"), exp.Literal.number(i))
-        for i in range(segment_count)
-    ]
+def _create_evaluated_table(plan: exp.Select, segment_count: int, namespaces: bool) -> exp.Create:
+    """The plan's result, one row per profile: its id, its identity namespaces (for the
+    per-namespace counters) and one boolean per segment. Kept apart from the (profile, segment)
+    rows, so the namespaces are stored once per profile, not once per qualification."""
     keys: exp.Expr = (
         exp.func("MAP_KEYS", _column(IDENTITY_MAP, "plan")) if namespaces else exp.null()
     )
-    unnested = exp.select(
+    rows = exp.select(
         _column(PROFILE_ID_COLUMN, "plan"),
-        exp.alias_(exp.Unnest(expressions=[exp.Array(expressions=flags)]), "seg", quoted=True),
         exp.alias_(keys, "namespaces", quoted=True),
+        *(_column(segment_column(i), "plan") for i in range(segment_count)),
     ).from_(exp.Subquery(this=plan, alias=exp.TableAlias(this=exp.to_identifier("plan"))))
+    return exp.Create(
+        kind="TABLE",
+        this=_table("evaluated"),
+        expression=rows,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
+
+
+def _insert_qualified(segment_count: int) -> exp.Insert:
+    """One row per (profile, qualifying segment): the boolean columns unnested."""
+    flags = [
+        exp.Case().when(_column(segment_column(i)), exp.Literal.number(i))
+        for i in range(segment_count)
+    ]
+    unnested = exp.select(
+        _column(PROFILE_ID_COLUMN),
+        exp.alias_(exp.Unnest(expressions=[exp.Array(expressions=flags)]), "seg", quoted=True),
+    ).from_(_table("evaluated"))
     rows = (
-        exp.select(_column(PROFILE_ID_COLUMN), _column("seg"), _column("namespaces"))
+        exp.select(_column(PROFILE_ID_COLUMN), _column("seg"))
         .from_(exp.Subquery(this=unnested, alias=exp.TableAlias(this=exp.to_identifier("u"))))
         .where(exp.Not(this=exp.Is(this=_column("seg"), expression=exp.Null())))
     )
@@ -478,13 +495,21 @@ def _count_transitions() -> exp.Select:
     )
 
 
-def _count_namespaces() -> exp.Select:
+def _count_namespaces(segment_count: int) -> exp.Select:
+    """Per identity namespace, how many profiles qualify for each segment (one column each)."""
     namespaces = exp.select(
-        _column("seg"),
         exp.alias_(exp.Unnest(expressions=[_column("namespaces")]), "namespace", quoted=True),
-    ).from_(_table("qualified"))
+        *(_column(segment_column(i)) for i in range(segment_count)),
+    ).from_(_table("evaluated"))
+    counts = [
+        exp.Filter(
+            this=exp.Count(this=exp.Star()),
+            expression=exp.Where(this=_column(segment_column(i))),
+        )
+        for i in range(segment_count)
+    ]
     return (
-        exp.select(_column("seg"), _column("namespace"), exp.Count(this=exp.Star()))
+        exp.select(_column("namespace"), *counts)
         .from_(exp.Subquery(this=namespaces, alias=exp.TableAlias(this=exp.to_identifier("n"))))
-        .group_by(_column("seg"), _column("namespace"))
+        .group_by(_column("namespace"))
     )
