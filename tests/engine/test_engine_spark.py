@@ -143,7 +143,11 @@ def test_interrupt_cancels_a_running_spark_job(tmp_path: Path) -> None:
             try:
                 runner._action(
                     "run a slow job",
-                    lambda: spark.range(0, 10**12, numPartitions=2).selectExpr("sum(id)").collect(),
+                    lambda: (
+                        spark.range(0, 10**12, numPartitions=2)
+                        .selectExpr("sum(cast(id AS DOUBLE))")
+                        .collect()
+                    ),
                 )
             except BaseException as error:
                 outcome.append(error)
