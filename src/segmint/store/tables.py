@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -56,6 +57,9 @@ merge_policies = Table(
     Column("identity_graph", String(16), nullable=False),
     Column("attribute_merge", String(32), nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("attribute_merge_order", JSON, nullable=True),  # dataset ids, highest first
+    Column("is_active_on_edge", Boolean, nullable=False, server_default=false()),
+    Column("created_ms", BigInteger, nullable=False, server_default="0"),
 )
 
 segment_definitions = Table(
@@ -152,4 +156,33 @@ tenant_field_groups = Table(
     Column("name", String(128), primary_key=True),
     Column("definition", JSON, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+)
+
+# Custom identity namespaces of an org (the standard ones: segmint.profiles.namespaces).
+identity_namespaces = Table(
+    "identity_namespaces",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("id", Integer, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("id_type", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# Versions of the materialised profile views of a sandbox (the identity graph, and the merged
+# profiles of each merge policy): which batches each was built from. The newest row is current.
+profile_views = Table(
+    "profile_views",
+    metadata,
+    Column("sandbox_id", String(ID), ForeignKey("sandboxes.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("batch_ids", JSON, nullable=False),
+    Column("source_version", Integer, nullable=True),  # the graph version a merged view used
+    Column("policy_version", Integer, nullable=True),
+    Column("stats", JSON, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
 )
