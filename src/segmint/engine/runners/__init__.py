@@ -27,6 +27,7 @@ class Runner(Protocol):
         out_dir: Path,
         namespaces: bool = True,
         memberships: Sequence[tuple[Sequence[Path], Sequence[str]]] = (),
+        person_keys: Sequence[Path] = (),
     ) -> MembershipStats: ...
 
     def interrupt(self) -> None: ...

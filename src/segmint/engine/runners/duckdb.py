@@ -141,20 +141,24 @@ class DuckDBRunner:
         out_dir: Path,
         namespaces: bool = True,
         memberships: Previous = (),
+        person_keys: Sequence[Path] = (),
     ) -> MembershipStats:
         """Evaluate every segment over the profiles and their events in one pass, derive each
         (profile, segment) status against ``previous`` (batch files, segment ids to take from
         them), write the rows as Parquet into ``out_dir`` and return the counts.
         ``memberships`` (batch files, segment ids to take from them) are the earlier runs that
         ``inSegment`` of a segment outside this job reads; without them it reads the profiles'
-        ``segmentMembership``."""
+        ``segmentMembership``. ``person_keys`` (identity → person files) give each event the
+        profile it belongs to when profiles are stitched; without them an event belongs to the
+        profile of its primary identity."""
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
         with self._connect() as connection, _typed_events(event_files, segments) as events:
             started = time.perf_counter()
+            source = keyed_events(events, person_keys) if events else None
             total = self._evaluate(
-                connection, profile_files, events, segments, now, namespaces, memberships
+                connection, profile_files, source, segments, now, namespaces, memberships
             )
             evaluated = time.perf_counter()
             counted = namespaces and bool(profile_files and segment_ids)
@@ -171,7 +175,7 @@ class DuckDBRunner:
         self,
         connection: duckdb.DuckDBPyConnection,
         profile_files: Sequence[Path],
-        event_files: Sequence[Path],
+        events: exp.Expr | None,
         segments: Sequence[tuple[str, Expr]],
         now: datetime,
         namespaces: bool,
@@ -185,7 +189,7 @@ class DuckDBRunner:
                 segments,
                 now,
                 profiles=read_parquet(profile_files),
-                events=read_parquet(event_files, lake_order=True) if event_files else None,
+                events=events,
                 compiler=DuckDBCompiler,
                 profile_columns=(IDENTITY_MAP,) if namespaces else (),
                 memberships=stored_memberships(memberships),
@@ -300,6 +304,35 @@ def read_parquet(files: Sequence[Path], *, lake_order: bool = False) -> exp.Expr
     options = ["union_by_name", *(EVENT_TIEBREAK if lake_order else ())]
     flags = [exp.EQ(this=exp.column(option), expression=exp.true()) for option in options]
     return exp.ReadParquet(expressions=[paths, *flags])
+
+
+KEY_IDENTITY, KEY_PERSON = "__key_identity", "__key_person"
+
+
+def keyed_events(event_files: Sequence[Path], person_keys: Sequence[Path]) -> exp.Expr:
+    """The events in lake order; with ``person_keys``, each carrying as ``__profile_id`` the
+    person its primary identity belongs to (an identity without a key stays its own person)."""
+    events = read_parquet(event_files, lake_order=True)
+    if not person_keys:
+        return events
+    keys = exp.select(
+        exp.alias_(_column("identity"), KEY_IDENTITY, quoted=True),
+        exp.alias_(_column("person"), KEY_PERSON, quoted=True),
+    ).from_(read_parquet(person_keys))
+    person = exp.Coalesce(
+        this=_column(KEY_PERSON, "k"), expressions=[_column(PROFILE_ID_COLUMN, "e")]
+    )
+    others = exp.Star(except_=[_column(c) for c in (PROFILE_ID_COLUMN, KEY_IDENTITY, KEY_PERSON)])
+    rows = (
+        exp.select(exp.alias_(person, PROFILE_ID_COLUMN, quoted=True), others)
+        .from_(aliased(events, "e"))
+        .join(
+            exp.Subquery(this=keys, alias=exp.TableAlias(this=exp.to_identifier("k"))),
+            on=exp.EQ(this=_column(KEY_IDENTITY, "k"), expression=_column(PROFILE_ID_COLUMN, "e")),
+            join_type="left",
+        )
+    )
+    return exp.Subquery(this=rows)
 
 
 def _table(name: str) -> exp.Table:

@@ -68,6 +68,7 @@ class Sources:
     profiles: Sequence[Path]
     events: Sequence[Path]
     memberships: Previous
+    person_keys: Sequence[Path] = ()
 
 
 _session_lock = threading.Lock()
@@ -225,13 +226,15 @@ class SparkRunner:
         out_dir: Path,
         namespaces: bool = True,
         memberships: Previous = (),
+        person_keys: Sequence[Path] = (),
     ) -> MembershipStats:
         """Evaluate every segment over the profiles and their events in one pass, derive each
         (profile, segment) status against ``previous`` (batch files, segment ids to take from
         them), write the rows as Parquet into ``out_dir`` and return the counts.
         ``memberships`` (batch files, segment ids to take from them) are the earlier runs that
         ``inSegment`` of a segment outside this job reads; without them it reads the profiles'
-        ``segmentMembership``."""
+        ``segmentMembership``. ``person_keys`` (identity → person files) give each event the
+        profile it belongs to when profiles are stitched."""
         segment_ids = [segment_id for segment_id, _ in segments]
         _check_unique(segment_ids, previous)
         now = utc_naive(now)
@@ -241,7 +244,7 @@ class SparkRunner:
         with self._job_group():
             try:
                 started = time.perf_counter()
-                sources = Sources(profile_files, event_files, memberships)
+                sources = Sources(profile_files, event_files, memberships, person_keys)
                 qualified, total = self._evaluate(spark, sources, segments, now, namespaces, views)
                 qualified = qualified.persist()
                 cached.append(qualified)
@@ -298,7 +301,11 @@ class SparkRunner:
             return empty, total
         events = memberships = None
         if sources.events:
-            events = read("events", sources.events, lake_order=True)
+            frame = self._action(
+                "read the events",
+                lambda: keyed_events(spark, sources.events, sources.person_keys),
+            )
+            events = view("events", frame)
         batches = [(files, ids) for files, ids in sources.memberships if files and ids]
         if batches:
             memberships = view("memberships", self._stored(spark, batches))
@@ -482,6 +489,25 @@ def read_parquet(
         F.col("_metadata.file_path").alias(EVENT_TIEBREAK[0]),
         F.col("_metadata.row_index").alias(EVENT_TIEBREAK[1]),
     )
+
+
+def keyed_events(
+    spark: SparkSession, event_files: Sequence[Path], person_keys: Sequence[Path]
+) -> DataFrame:
+    """The events in lake order; with ``person_keys``, each carrying as ``__profile_id`` the
+    person its primary identity belongs to (an identity without a key stays its own person)."""
+    from pyspark.sql import functions as F
+
+    events = read_parquet(spark, event_files, lake_order=True)
+    if not person_keys:
+        return events
+    keys = read_parquet(spark, person_keys).select(
+        F.col("identity").alias("__key_identity"), F.col("person").alias("__key_person")
+    )
+    joined = events.join(
+        keys, events[PROFILE_ID_COLUMN] == keys["__key_identity"], "left"
+    ).withColumn(PROFILE_ID_COLUMN, F.coalesce(F.col("__key_person"), F.col(PROFILE_ID_COLUMN)))
+    return joined.drop("__key_identity", "__key_person")
 
 
 def _literal_path(path: Path) -> str:
