@@ -12,7 +12,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from segmint import __version__
-from segmint.api import ims, segment_definitions, segment_jobs
+from segmint.api import (
+    ims,
+    merge_policies,
+    profile_access,
+    segment_definitions,
+    segment_jobs,
+)
 from segmint.api.deps import ServiceState
 from segmint.api.errors import install_error_handlers
 from segmint.api.sample_data import load_sample_data, needs_sample_data
@@ -30,9 +36,18 @@ API_PREFIX = "/data/core/ups"
 def open_store(settings: Settings) -> Store:
     """Open (and migrate) the metadata store and make sure every sandbox exists."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store.open(settings.resolved_database_url, settings.home)
+    store = Store.open(settings.resolved_database_url, settings.home, _duckdb_config(settings))
     store.tenants.ensure_sandboxes(settings.org_id, settings.sandboxes)
     return store
+
+
+def _duckdb_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {"temp_directory": str(settings.home / "tmp")}
+    if settings.duckdb_threads is not None:
+        config["threads"] = settings.duckdb_threads
+    if settings.duckdb_memory_limit is not None:
+        config["memory_limit"] = settings.duckdb_memory_limit
+    return config
 
 
 def prepare_sample_data(store: Store, settings: Settings) -> None:
@@ -54,6 +69,7 @@ def make_worker(store: Store, settings: Settings) -> Worker:
     return Worker(
         store.jobs,
         store.catalog,
+        store.views,
         engine=engine,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
@@ -93,6 +109,8 @@ def create_app(settings: Settings | None = None, *, load_samples: bool = True) -
     aep = APIRouter(prefix=API_PREFIX)
     aep.include_router(segment_jobs.router)
     aep.include_router(segment_definitions.router)
+    aep.include_router(merge_policies.router)
+    aep.include_router(profile_access.router)
     app.include_router(aep)
 
     @app.get("/health", operation_id="health")

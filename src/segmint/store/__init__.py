@@ -4,13 +4,18 @@ repository per resource, and the catalog of committed lake files."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from segmint.engine.runners.session import DuckDBSession
 from segmint.profiles.lake import Lake
 from segmint.store.database import Database
 from segmint.store.definitions import Definition, DefinitionRepository, DuplicateDefinitionName
 from segmint.store.jobs import SqlJobRepository
 from segmint.store.lake_catalog import BATCH_FAILED, BATCH_SUCCESS, Dataset, SqlLakeCatalog
+from segmint.store.merge_policies import MergePolicyRepository
+from segmint.store.profile_views import StoreProfileViews
 from segmint.store.schemas import SchemaRepository
 from segmint.store.tenancy import MergePolicyRef, TenantRepository
 
@@ -23,13 +28,19 @@ class Store:
     jobs: SqlJobRepository
     catalog: SqlLakeCatalog
     schemas: SchemaRepository
+    merge_policies: MergePolicyRepository
+    views: StoreProfileViews
 
     @classmethod
-    def open(cls, database_url: str, home: Path) -> Store:
-        """Connect, migrate to the newest schema, and wire the repositories."""
+    def open(
+        cls, database_url: str, home: Path, duckdb_config: dict[str, Any] | None = None
+    ) -> Store:
+        """Connect, migrate to the newest schema, and wire the repositories. Profile views
+        are built on DuckDB with ``duckdb_config``."""
         db = Database(database_url)
         db.migrate()
         schemas = SchemaRepository(db)
+        config = {"preserve_insertion_order": False, **(duckdb_config or {})}
         return cls(
             db=db,
             tenants=TenantRepository(db),
@@ -37,6 +48,8 @@ class Store:
             jobs=SqlJobRepository(db),
             catalog=SqlLakeCatalog(db, Lake(home), schemas),
             schemas=schemas,
+            merge_policies=MergePolicyRepository(db),
+            views=StoreProfileViews(db, Lake(home), schemas.schema, partial(DuckDBSession, config)),
         )
 
     def close(self) -> None:
@@ -52,9 +65,11 @@ __all__ = [
     "DefinitionRepository",
     "DuplicateDefinitionName",
     "MergePolicyRef",
+    "MergePolicyRepository",
     "SchemaRepository",
     "SqlJobRepository",
     "SqlLakeCatalog",
     "Store",
+    "StoreProfileViews",
     "TenantRepository",
 ]

@@ -57,6 +57,9 @@ class TenantRepository:
                     is_default=True,
                     identity_graph="none",
                     attribute_merge="timestampOrdered",
+                    attribute_merge_order=[],
+                    is_active_on_edge=False,
+                    created_ms=now,
                     updated_ms=now,
                 )
             )
