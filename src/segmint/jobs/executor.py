@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,11 @@ from segmint.clock import ms_to_datetime, now_ms
 from segmint.engine import DuckDBRunner, MembershipStats, Runner
 from segmint.jobs.expressions import compile_expression
 from segmint.jobs.model import SegmentJob
-from segmint.jobs.ports import LakeCatalog
+from segmint.jobs.ports import LakeCatalog, ProfileViewSource
 from segmint.pql.ast import Expr
 from segmint.pql.types import Schema
 from segmint.pql.walk import segment_references
+from segmint.profiles.views import MergedView
 from segmint.xdm import DEFAULT_SCHEMA, event_schema, profile_schema
 
 
@@ -138,67 +139,184 @@ def schema_anchors(schema: Schema) -> Iterator[tuple[Path, Path]]:
         yield profile, event
 
 
+@dataclass(frozen=True)
+class PolicyGroup:
+    """The segments of a job that share a merge policy: one membership run."""
+
+    merge_policy_id: str
+    segments: tuple[tuple[str, Expr], ...]
+
+    @property
+    def segment_ids(self) -> set[str]:
+        return {segment_id for segment_id, _ in self.segments}
+
+
+def policy_groups(job: SegmentJob, segments: Sequence[tuple[str, Expr]]) -> list[PolicyGroup]:
+    """The job's segments grouped by merge policy, a group after the groups it reads with
+    ``inSegment``."""
+    policy_of = {s.segment_id: s.merge_policy_id for s in job.segments}
+    grouped: dict[str, list[tuple[str, Expr]]] = {}
+    for segment_id, expr in segments:
+        grouped.setdefault(policy_of[segment_id], []).append((segment_id, expr))
+    pending = {pid: PolicyGroup(pid, tuple(items)) for pid, items in grouped.items()}
+    ordered: list[PolicyGroup] = []
+    while pending:
+        ready = [g for g in pending.values() if not _reads_pending(g, pending, policy_of)]
+        if not ready:
+            raise MergePolicyConflict(
+                "segments of different merge policies read each other with inSegment"
+            )
+        for group in ready:
+            ordered.append(pending.pop(group.merge_policy_id))
+    return ordered
+
+
+def _reads_pending(
+    group: PolicyGroup, pending: dict[str, PolicyGroup], policy_of: dict[str, str]
+) -> bool:
+    read = outside_references(group.segments)
+    return any(policy_of.get(sid, group.merge_policy_id) in pending for sid in read) and any(
+        policy_of.get(sid) not in (None, group.merge_policy_id) for sid in read
+    )
+
+
+class MergePolicyConflict(Exception):
+    """Segments of the job cannot be evaluated under their merge policies together."""
+
+
+@dataclass
+class _Run:
+    """What the policy groups of one job have produced so far."""
+
+    stats: dict[str, MembershipStats] = field(default_factory=dict)
+    views: dict[str, MergedView] = field(default_factory=dict)
+    outputs: dict[str, list[Path]] = field(default_factory=dict)
+
+
 def evaluate_job(
     job: SegmentJob,
     lake: LakeCatalog,
+    views: ProfileViewSource,
     runner: Runner,
     metrics: dict[str, Any],
     on_stage: Callable[[str], None],
     engine: str = "duckdb",
 ) -> Evaluation:
-    """Evaluate all segments of ``job`` in one pass and write the membership batch to a
-    staging directory (not yet visible)."""
+    """Evaluate all segments of ``job`` (one pass per merge policy, over that policy's merged
+    profiles) and write the membership batch to a staging directory (not yet visible)."""
     on_stage("compiling")
     schema = lake.schema(job.tenant)
     segments = compile_definitions(job, schema, engine)
+    groups = policy_groups(job, segments)
     evaluation_ms = job.evaluation_time_ms or now_ms()
-    tenant = job.tenant
-    final = lake.membership_dir(tenant, job.batch_id)
+    final = lake.membership_dir(job.tenant, job.batch_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_output(final)
     staging = staging_dir_for(final, job.attempts)
     staging.mkdir()
-    on_stage("evaluating")
-    metrics["profileSegmentationTime"] = {"startTimeInMs": now_ms()}
+    run = _Run()
     try:
-        with schema_anchors(schema) as (profile_anchor, event_anchor):
-            stats = runner.run_membership(
-                profile_files=[*lake.profile_files(tenant), profile_anchor],
-                event_files=[*lake.event_files(tenant), event_anchor],
-                segments=segments,
-                now=ms_to_datetime(evaluation_ms),
-                previous=lake.previous_memberships(tenant, [sid for sid, _ in segments]),
-                out_dir=staging,
-                memberships=lake.previous_memberships(tenant, outside_references(segments)),
-            )
+        for group in groups:
+            on_stage("merging profiles")
+            run.views[group.merge_policy_id] = views.merged_view(job.tenant, group.merge_policy_id)
+            on_stage("evaluating")
+            metrics.setdefault("profileSegmentationTime", {}).setdefault("startTimeInMs", now_ms())
+            _evaluate_group(job, lake, runner, group, run, schema, evaluation_ms, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    metrics.setdefault("profileSegmentationTime", {}).setdefault("startTimeInMs", now_ms())
     _close_span(metrics["profileSegmentationTime"])
-    metrics.update(segment_metrics(job, stats))
+    metrics.update(segment_metrics(job, run.stats, run.views))
     return Evaluation(
         metrics=metrics,
         staging=staging,
         final=final,
         evaluation_time_ms=evaluation_ms,
-        stage_ms={"evaluate": round(stats.evaluate_ms, 1), "write": round(stats.write_ms, 1)},
+        stage_ms={
+            "evaluate": round(sum(s.evaluate_ms for s in run.stats.values()), 1),
+            "write": round(sum(s.write_ms for s in run.stats.values()), 1),
+        },
     )
 
 
-def segment_metrics(job: SegmentJob, stats: MembershipStats) -> dict[str, Any]:
-    """The per-segment counters of the AEP job object."""
-    policy_ids = {s.merge_policy_id for s in job.segments}
+def _evaluate_group(
+    job: SegmentJob,
+    lake: LakeCatalog,
+    runner: Runner,
+    group: PolicyGroup,
+    run: _Run,
+    schema: Schema,
+    evaluation_ms: int,
+    staging: Path,
+) -> None:
+    view = run.views[group.merge_policy_id]
+    read = outside_references(group.segments)
+    in_job = [(run.outputs[pid], sorted(set(read) & _ids(job, pid))) for pid in run.outputs]
+    in_job = [(files, ids) for files, ids in in_job if ids]
+    _check_keys_match(view, [run.views[pid] for pid in run.outputs], in_job)
+    stored = [sid for sid in read if not any(sid in ids for _, ids in in_job)]
+    out_dir = staging / f".group-{len(run.outputs)}"
+    with schema_anchors(schema) as (profile_anchor, event_anchor):
+        run.stats[group.merge_policy_id] = runner.run_membership(
+            profile_files=[*view.profile_files, profile_anchor],
+            event_files=[*view.event_files, event_anchor],
+            segments=group.segments,
+            now=ms_to_datetime(evaluation_ms),
+            previous=lake.previous_memberships(job.tenant, sorted(group.segment_ids)),
+            out_dir=out_dir,
+            memberships=[*lake.previous_memberships(job.tenant, stored), *in_job],
+            person_keys=view.person_keys,
+        )
+    run.outputs[group.merge_policy_id] = _move_outputs(out_dir, staging, len(run.outputs))
+
+
+def _ids(job: SegmentJob, merge_policy_id: str) -> set[str]:
+    return {s.segment_id for s in job.segments if s.merge_policy_id == merge_policy_id}
+
+
+def _check_keys_match(
+    view: MergedView, read_views: Sequence[MergedView], in_job: Sequence[tuple[Any, Any]]
+) -> None:
+    """Profiles are keyed by primary identity without stitching and by person with it; a
+    segment can only read memberships keyed the same way."""
+    if not in_job:
+        return
+    for other in read_views:
+        if other.policy.stitches != view.policy.stitches:
+            raise MergePolicyConflict(
+                f"inSegment across merge policies {other.policy.id} and {view.policy.id}, "
+                "one stitching identities and one not, is not supported"
+            )
+
+
+def _move_outputs(out_dir: Path, staging: Path, index: int) -> list[Path]:
+    moved = []
+    for part in sorted(out_dir.glob("*.parquet")):
+        target = staging / f"{part.stem}-{index:03d}.parquet"
+        part.rename(target)
+        moved.append(target)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return moved
+
+
+def segment_metrics(
+    job: SegmentJob, stats: Mapping[str, MembershipStats], views: Mapping[str, MergedView]
+) -> dict[str, Any]:
+    """The per-segment counters of the AEP job object, and the profiles of each policy."""
+    counts = {sid: c for group in stats.values() for sid, c in group.segments.items()}
+    by_policy = {pid: s.total_profiles for pid, s in stats.items()}
     return {
-        "totalProfiles": stats.total_profiles,
-        "segmentedProfileCounter": {sid: s.qualified for sid, s in stats.segments.items()},
+        "totalProfiles": max(by_policy.values(), default=0),
+        "segmentedProfileCounter": {sid: s.qualified for sid, s in counts.items()},
         "segmentedProfileByNamespaceCounter": {
-            sid: dict(s.namespaces) for sid, s in stats.segments.items()
+            sid: dict(s.namespaces) for sid, s in counts.items()
         },
         "segmentedProfileByStatusCounter": {
             sid: {"realized": s.realized, "existing": s.existing, "exited": s.exited}
-            for sid, s in stats.segments.items()
+            for sid, s in counts.items()
         },
-        "totalProfilesByMergePolicy": {pid: stats.total_profiles for pid in sorted(policy_ids)},
+        "totalProfilesByMergePolicy": dict(sorted(by_policy.items())),
     }
 
 

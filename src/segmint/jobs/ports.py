@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from segmint.jobs.model import JobSource, JobStatus, SegmentJob, SegmentSnapshot, Tenant
 from segmint.pql.types import Schema
+from segmint.profiles.views import MergedView
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,8 @@ class LakeCatalog(Protocol):
 
     def schema(self, tenant: Tenant) -> Schema:
         """The sandbox's XDM schema (standard plus registered tenant field groups)."""
+
+
+class ProfileViewSource(Protocol):
+    def merged_view(self, tenant: Tenant, merge_policy_id: str) -> MergedView:
+        """The merged profiles of a merge policy, current with every committed batch."""

@@ -24,7 +24,7 @@ from segmint.jobs.executor import (
     evaluate_job,
 )
 from segmint.jobs.model import JobStatus, SegmentJob
-from segmint.jobs.ports import Finish, JobRepository, LakeCatalog
+from segmint.jobs.ports import Finish, JobRepository, LakeCatalog, ProfileViewSource
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class Worker:
         self,
         repo: JobRepository,
         lake: LakeCatalog,
+        views: ProfileViewSource,
         *,
         engine: EngineSettings | None = None,
         lease_seconds: int = 30,
@@ -94,6 +95,7 @@ class Worker:
     ) -> None:
         self.repo = repo
         self.lake = lake
+        self.views = views
         self.engine = engine or EngineSettings()
         self.lease_ms = lease_seconds * 1000
         self.max_attempts = max_attempts
@@ -148,6 +150,7 @@ class Worker:
             evaluation = evaluate_job(
                 job,
                 self.lake,
+                self.views,
                 runner,
                 metrics,
                 lambda stage: self._stage(job, stage, metrics),

@@ -90,6 +90,7 @@ class MergedView:
     person_keys: tuple[Path, ...]
     profiles: int
     version: int
+    fragments: tuple[SourceFile, ...] = ()  # the profile records merged into the view
 
 
 class ProfileViews:
@@ -233,6 +234,7 @@ class ProfileViews:
             person_keys=keys,
             profiles=int(merged.stats.get("profiles", 0)),
             version=merged.version,
+            fragments=tuple(_sources(batches, PROFILE_CLASS)),
         )
 
     # --- publishing -----------------------------------------------------------------------------
