@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -23,6 +24,7 @@ from segmint.api.deps import ServiceState
 from segmint.api.errors import install_error_handlers
 from segmint.api.sample_data import load_sample_data, needs_sample_data
 from segmint.api.tokens import load_signing_key
+from segmint.engine.runners.session import DuckDBSession, SqlSession
 from segmint.jobs.executor import EngineSettings
 from segmint.jobs.worker import Worker
 from segmint.settings import Settings
@@ -36,18 +38,32 @@ API_PREFIX = "/data/core/ups"
 def open_store(settings: Settings) -> Store:
     """Open (and migrate) the metadata store and make sure every sandbox exists."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store.open(settings.resolved_database_url, settings.home, _duckdb_config(settings))
+    store = Store.open(settings.resolved_database_url, settings.home, views_session(settings))
     store.tenants.ensure_sandboxes(settings.org_id, settings.sandboxes)
     return store
 
 
-def _duckdb_config(settings: Settings) -> dict[str, Any]:
-    config: dict[str, Any] = {"temp_directory": str(settings.home / "tmp")}
+def views_session(settings: Settings) -> Callable[[], AbstractContextManager[SqlSession]]:
+    """Where identity graphs and merged profiles are built: the service's engine."""
+    if settings.engine == "spark":
+        from segmint.engine.runners.spark import session_conf, spark_session
+        from segmint.engine.runners.spark_session import SparkSqlSession
+
+        conf = session_conf(
+            settings.spark_master,
+            settings.spark_shuffle_partitions,
+            settings.spark_driver_memory,
+        )
+        return lambda: SparkSqlSession(spark_session(conf))
+    config: dict[str, Any] = {
+        "preserve_insertion_order": False,
+        "temp_directory": str(settings.home / "tmp"),
+    }
     if settings.duckdb_threads is not None:
         config["threads"] = settings.duckdb_threads
     if settings.duckdb_memory_limit is not None:
         config["memory_limit"] = settings.duckdb_memory_limit
-    return config
+    return partial(DuckDBSession, config)
 
 
 def prepare_sample_data(store: Store, settings: Settings) -> None:

@@ -72,15 +72,18 @@ def _sql(text: str) -> exp.Query:
 
 FRAGMENTS = _sql(
     f"""
-    SELECT r.*, f.file_priority * {ROW_BITS} + r.file_row_number AS __priority,
-           COALESCE(k.person, r.{PROFILE_ID_COLUMN}) AS __person
-    FROM fragment_rows AS r
-    JOIN fragment_files AS f ON f.filename = r.filename
-    LEFT JOIN person_keys AS k ON k.identity = r.{PROFILE_ID_COLUMN}
-    QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY f.dataset_id, r.{PROFILE_ID_COLUMN}
-        ORDER BY f.file_order DESC, r.file_row_number DESC
-    ) = 1
+    SELECT * FROM (
+        SELECT r.*, f.file_priority * {ROW_BITS} + r.file_row_number AS __priority,
+               COALESCE(k.person, r.{PROFILE_ID_COLUMN}) AS __person,
+               ROW_NUMBER() OVER (
+                   PARTITION BY f.dataset_id, r.{PROFILE_ID_COLUMN}
+                   ORDER BY f.file_order DESC, r.file_row_number DESC
+               ) AS __rank
+        FROM fragment_rows AS r
+        JOIN fragment_files AS f ON f.filename = r.filename
+        LEFT JOIN person_keys AS k ON k.identity = r.{PROFILE_ID_COLUMN}
+    ) AS ranked
+    WHERE __rank = 1
     """
 )
 EVENT_PERSONS = _sql(
@@ -117,7 +120,8 @@ FRAGMENT_IDENTITIES = _sql(
 )
 IDENTITY_MAPS = _sql(
     """
-    SELECT __person, MAP_FROM_ENTRIES(LIST(STRUCT_PACK(key := namespace, value := ids)))
+    SELECT __person,
+           MAP_FROM_ENTRIES(LIST_SORT(LIST(STRUCT_PACK(key := namespace, value := ids))))
            AS identityMap
     FROM (
         SELECT __person, namespace, LIST_SORT(LIST(STRUCT_PACK(
@@ -134,12 +138,15 @@ IDENTITY_MAPS = _sql(
 # Per namespace and segment, the membership qualified last (then the higher fragment).
 SEGMENT_MEMBERSHIPS = _sql(
     """
-    SELECT __person, MAP_FROM_ENTRIES(LIST(STRUCT_PACK(key := namespace, value := segments)))
-           AS segmentMembership
+    SELECT __person,
+           MAP_FROM_ENTRIES(LIST(
+               STRUCT_PACK(key := namespace, value := segments) ORDER BY namespace
+           )) AS segmentMembership
     FROM (
         SELECT __person, namespace,
-               MAP_FROM_ENTRIES(LIST(STRUCT_PACK(key := segment, value := membership)))
-               AS segments
+               MAP_FROM_ENTRIES(LIST(
+                   STRUCT_PACK(key := segment, value := membership) ORDER BY segment
+               )) AS segments
         FROM (
             SELECT __person, namespace, segment,
                    ARG_MAX(membership, STRUCT_PACK(
@@ -334,7 +341,10 @@ class AttributePlan:
             exp.select(
                 "__person",
                 "__priority",
-                exp.alias_(exp.Unnest(expressions=[exp.func("MAP_ENTRIES", _path(path))]), "e"),
+                exp.Alias(
+                    this=exp.Unnest(expressions=[exp.func("MAP_ENTRIES", _path(path))]),
+                    alias=exp.to_identifier("e"),
+                ),
             )
             .from_("fragments")
             .subquery("entries")
@@ -354,11 +364,12 @@ class AttributePlan:
             .group_by("__person", exp.column("key", table="e"))
             .subquery("winners")
         )
-        pairs = exp.func(
-            "LIST",
-            exp.Struct(
-                expressions=[_named("key", exp.column("k")), _named("value", exp.column("v"))]
-            ),
+        entry = exp.Struct(
+            expressions=[_named("key", exp.column("k")), _named("value", exp.column("v"))]
+        )
+        # In key order where the engine can order an aggregate (map order carries no meaning).
+        pairs = exp.ArrayAgg(
+            this=exp.Order(this=entry, expressions=[exp.Ordered(this=exp.column("k"))])
         )
         return (
             exp.select("__person", exp.alias_(exp.func("MAP_FROM_ENTRIES", pairs), "value"))
@@ -460,7 +471,7 @@ _SCALAR_SQL = {
     ScalarKind.DOUBLE: exp.DataType.Type.DOUBLE,
     ScalarKind.STRING: exp.DataType.Type.VARCHAR,
     ScalarKind.DATE: exp.DataType.Type.DATE,
-    ScalarKind.DATETIME: exp.DataType.Type.TIMESTAMP,
+    ScalarKind.DATETIME: exp.DataType.Type.TIMESTAMPNTZ,  # naive UTC, as the lake stores it
 }
 
 

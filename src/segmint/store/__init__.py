@@ -3,12 +3,13 @@ repository per resource, and the catalog of committed lake files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from segmint.engine.runners.session import DuckDBSession
+from segmint.engine.runners.session import DuckDBSession, SqlSession
 from segmint.profiles.lake import Lake
 from segmint.store.database import Database
 from segmint.store.definitions import Definition, DefinitionRepository, DuplicateDefinitionName
@@ -33,14 +34,17 @@ class Store:
 
     @classmethod
     def open(
-        cls, database_url: str, home: Path, duckdb_config: dict[str, Any] | None = None
+        cls,
+        database_url: str,
+        home: Path,
+        views_session: Callable[[], AbstractContextManager[SqlSession]] | None = None,
     ) -> Store:
         """Connect, migrate to the newest schema, and wire the repositories. Profile views
-        are built on DuckDB with ``duckdb_config``."""
+        are built in ``views_session`` (an in-memory DuckDB by default)."""
         db = Database(database_url)
         db.migrate()
         schemas = SchemaRepository(db)
-        config = {"preserve_insertion_order": False, **(duckdb_config or {})}
+        session = views_session or partial(DuckDBSession, {"preserve_insertion_order": False})
         return cls(
             db=db,
             tenants=TenantRepository(db),
@@ -49,7 +53,7 @@ class Store:
             catalog=SqlLakeCatalog(db, Lake(home), schemas),
             schemas=schemas,
             merge_policies=MergePolicyRepository(db),
-            views=StoreProfileViews(db, Lake(home), schemas.schema, partial(DuckDBSession, config)),
+            views=StoreProfileViews(db, Lake(home), schemas.schema, session),
         )
 
     def close(self) -> None:
