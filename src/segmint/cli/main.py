@@ -99,14 +99,30 @@ def worker(
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="Output directory.")],
-    profiles: Annotated[int, typer.Option(min=1, help="Number of profiles.")] = 10_000,
+    profiles: Annotated[
+        int | None, typer.Option(min=1, help="Number of profiles (default 10000).")
+    ] = None,
+    people: Annotated[
+        int | None,
+        typer.Option(min=1, help="Number of people, as CRM, loyalty, web and email datasets."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     events_per_profile: Annotated[float, typer.Option(min=0.0)] = 10.0,
     chunk_size: Annotated[int, typer.Option(min=1_000)] = 100_000,
 ) -> None:
-    """Write synthetic XDM profiles and experience events as Parquet (bounded memory)."""
+    """Write synthetic XDM profiles and experience events as Parquet (bounded memory).
+
+    With --people: CRM and loyalty profiles, web and email events of people made of several
+    fragments, a manifest of the datasets and batches, and the truth of whose identities
+    are whose."""
+    if people is not None:
+        if profiles is not None:
+            raise typer.BadParameter("give --profiles or --people, not both")
+        _generate_people(out, people, seed, chunk_size)
+        return
     from segmint.profiles.generate import generate as run_generate
 
+    profiles = 10_000 if profiles is None else profiles
     with _progress() as progress:
         task = progress.add_task("generating profiles", total=profiles)
         result = run_generate(
@@ -119,6 +135,24 @@ def generate(
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"{result.profile_count} profiles, {result.event_count} events → {out}")
+
+
+def _generate_people(out: Path, people: int, seed: int, chunk_size: int) -> None:
+    """People as several datasets of fragments, with a manifest and the identity truth."""
+    from segmint.profiles.people import generate_people
+
+    with _progress() as progress:
+        task = progress.add_task("generating people", total=people)
+        result = generate_people(
+            out,
+            people=people,
+            seed=seed,
+            now=datetime.now(UTC).replace(tzinfo=None),
+            chunk_size=chunk_size,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    counts = ", ".join(f"{name} {count}" for name, count in result.records.items())
+    console.print(f"{result.people} people: {counts} → {out}", highlight=False)
 
 
 @app.command()

@@ -631,12 +631,22 @@ def _ecids(rng: np.random.Generator, start: int, size: int) -> tuple[Ints, Chars
     10^12), so ECIDs are unique; the first 26 are random.
     """
     index = np.arange(start, start + size, dtype=np.int64)
-    high = rng.integers(10**12, 10**13, size=size, dtype=np.int64)
-    middle = rng.integers(0, 10**13, size=size, dtype=np.int64)
-    low = (index * 7_919_357 + 104_729) % 10**12
+    high, middle, low = _ecid_parts(rng, index)
     order = np.lexsort((low, middle, high))
-    digits = [_decimal_chars(high[order], 13), _decimal_chars(middle[order], 13)]
-    return index[order], np.hstack([*digits, _decimal_chars(low[order], 12)])
+    return index[order], _ecid_chars(high[order], middle[order], low[order])
+
+
+def _ecid_parts(rng: np.random.Generator, keys: Ints) -> tuple[Ints, Ints, Ints]:
+    """The 13 + 13 + 12 digit groups of the ECIDs of ``keys`` (distinct keys below 10^12
+    give distinct ECIDs)."""
+    high = rng.integers(10**12, 10**13, size=len(keys), dtype=np.int64)
+    middle = rng.integers(0, 10**13, size=len(keys), dtype=np.int64)
+    return high, middle, (keys * 7_919_357 + 104_729) % 10**12
+
+
+def _ecid_chars(high: Ints, middle: Ints, low: Ints) -> Chars:
+    digits = (_decimal_chars(high, 13), _decimal_chars(middle, 13), _decimal_chars(low, 12))
+    return np.hstack(digits)
 
 
 @dataclass(frozen=True)
@@ -764,6 +774,12 @@ def _phone(rng: np.random.Generator, country: Ints) -> pa.StructArray:
 
 def _loyalty(rng: np.random.Generator, size: int, clock: _Clock) -> pa.StructArray:
     member = rng.random(size) < SHARE_WITH_LOYALTY
+    return _loyalty_details(rng, clock, member)
+
+
+def _loyalty_details(rng: np.random.Generator, clock: _Clock, member: Bools) -> pa.StructArray:
+    """Tier, points and program details for every row, null where ``member`` is False."""
+    size = len(member)
     tier = _choose(rng, _weights(TIER_WEIGHTS), size)
     low, high = (np.array(bound, dtype=np.int64)[tier] for bound in zip(*TIER_POINTS, strict=True))
     points = low + ((high - low) * rng.beta(1.2, 3.0, size)).astype(np.int64)
