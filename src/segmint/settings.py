@@ -51,6 +51,10 @@ class Settings:
     spark_master: str = DEFAULT_SPARK_MASTER
     spark_shuffle_partitions: int = 16
     spark_driver_memory: str | None = None
+    max_upload_bytes: int = 256 * 1024 * 1024  # one file uploaded into a batch
+    batch_stale_seconds: int = 600  # a COMPLETE quiet this long may be taken over
+    stream_flush_records: int = 1000  # streamed records of a dataset that make a batch
+    stream_flush_seconds: int = 15  # age of the oldest buffered record that forces a flush
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -81,6 +85,10 @@ class Settings:
             spark_master=env.get("SEGMINT_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
             spark_shuffle_partitions=_int(env, "SEGMINT_SPARK_SHUFFLE_PARTITIONS", 16, minimum=1),
             spark_driver_memory=env.get("SEGMINT_SPARK_DRIVER_MEMORY") or None,
+            max_upload_bytes=_int(env, "SEGMINT_MAX_UPLOAD_BYTES", 256 * 1024 * 1024, minimum=1),
+            batch_stale_seconds=_int(env, "SEGMINT_BATCH_STALE_SECONDS", 600, minimum=1),
+            stream_flush_records=_int(env, "SEGMINT_STREAM_FLUSH_RECORDS", 1000, minimum=1),
+            stream_flush_seconds=_int(env, "SEGMINT_STREAM_FLUSH_SECONDS", 15, minimum=1),
         )
 
 

@@ -20,9 +20,14 @@ from segmint.api import (
     segment_definitions,
     segment_jobs,
 )
+from segmint.api.batches import router as batches_router
+from segmint.api.catalog import router as catalog_router
 from segmint.api.deps import ServiceState
 from segmint.api.errors import install_error_handlers
+from segmint.api.identity_namespaces import router as identity_namespaces_router
 from segmint.api.sample_data import load_sample_data, needs_sample_data
+from segmint.api.streaming import StreamFlusher, ingest_options
+from segmint.api.streaming import router as streaming_router
 from segmint.api.tokens import load_signing_key
 from segmint.engine.runners.session import DuckDBSession, SqlSession
 from segmint.jobs.executor import EngineSettings
@@ -40,6 +45,7 @@ def open_store(settings: Settings) -> Store:
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.resolved_database_url, settings.home, views_session(settings))
     store.tenants.ensure_sandboxes(settings.org_id, settings.sandboxes)
+    store.configure_ingestion(ingest_options(settings))
     return store
 
 
@@ -109,10 +115,13 @@ def create_app(settings: Settings | None = None, *, load_samples: bool = True) -
         ]
         for thread in threads:
             thread.start()
+        flusher = StreamFlusher(store, min(1.0, settings.stream_flush_seconds / 2))
+        flusher.start()
         ready.set()
         try:
             yield
         finally:
+            flusher.stop()
             for worker in workers:
                 worker.stop()
             for thread in threads:
@@ -128,6 +137,8 @@ def create_app(settings: Settings | None = None, *, load_samples: bool = True) -
     aep.include_router(merge_policies.router)
     aep.include_router(profile_access.router)
     app.include_router(aep)
+    for ingestion in (catalog_router, batches_router, streaming_router, identity_namespaces_router):
+        app.include_router(ingestion)
 
     @app.get("/health", operation_id="health")
     def health() -> dict[str, Any]:

@@ -161,11 +161,23 @@ def ingest(
     dataset: Annotated[str, typer.Option(help="Dataset name (created if new).")],
     kind: Annotated[str, typer.Option(help="profile or event")] = "profile",
     sandbox: Annotated[str, typer.Option()] = "prod",
+    identity: Annotated[
+        list[str] | None,
+        typer.Option(help="PATH=NAMESPACE: a field holding an identity (new datasets)."),
+    ] = None,
+    primary_identity: Annotated[
+        str | None,
+        typer.Option(help="PATH=NAMESPACE: the field holding the primary identity."),
+    ] = None,
 ) -> None:
     """Load files into a dataset as one batch (committed atomically; bad records listed)."""
     from segmint.cli.ingest import ingest_files
 
-    _finish(lambda: ingest_files(_settings(), files, dataset, kind, sandbox, console))
+    _finish(
+        lambda: ingest_files(
+            _settings(), files, dataset, kind, sandbox, console, identity or (), primary_identity
+        )
+    )
 
 
 @jobs_app.command("run")

@@ -17,8 +17,6 @@ from segmint.engine.runners.session import SqlSession
 from segmint.jobs.model import Tenant
 from segmint.pql.types import Schema
 from segmint.profiles.lake import Lake
-from segmint.profiles.namespaces import IdentityType, Namespace, NamespaceCatalog
-from segmint.profiles.policies import AttributeMergeType, IdentityGraphType, MergePolicy
 from segmint.profiles.views import (
     CommittedBatch,
     MergedView,
@@ -27,11 +25,11 @@ from segmint.profiles.views import (
     ViewVersion,
 )
 from segmint.store.database import Database
+from segmint.store.merge_policies import MergePolicyRepository
+from segmint.store.namespaces import NamespaceRepository
 from segmint.store.tables import (
     batches,
     datasets,
-    identity_namespaces,
-    merge_policies,
     profile_views,
 )
 
@@ -92,7 +90,8 @@ class SqlViewLog:
 
 
 class StoreProfileViews:
-    """The merged view of a merge policy, kept current from the committed batches."""
+    """The merged view of a merge policy, kept current from the committed batches (records
+    streamed but not yet flushed into a batch are flushed first)."""
 
     def __init__(
         self,
@@ -100,55 +99,44 @@ class StoreProfileViews:
         lake: Lake,
         schema: Callable[[Tenant], Schema],
         session: Callable[[], AbstractContextManager[SqlSession]],
+        policies: MergePolicyRepository,
+        namespaces: NamespaceRepository,
+        flush: Callable[[Tenant], object],
     ) -> None:
         self.db = db
         self.schema = schema
+        self.policies = policies
+        self.namespaces = namespaces
+        self.flush = flush
         self.views = ProfileViews(lake, SqlViewLog(db), session)
 
     def merged_view(self, tenant: Tenant, merge_policy_id: str) -> MergedView:
-        policy = self.policy(tenant, merge_policy_id)
+        policy = self.policies.get(tenant, merge_policy_id)
+        if policy is None:
+            raise UnknownMergePolicy(f"merge policy {merge_policy_id!r} does not exist")
+        self.flush(tenant)
         return self.views.merged(
             tenant,
             policy,
             self.schema(tenant),
             self.committed_batches(tenant),
-            self.namespaces(tenant),
-        )
-
-    def policy(self, tenant: Tenant, merge_policy_id: str) -> MergePolicy:
-        query = select(merge_policies).where(
-            merge_policies.c.sandbox_id == tenant.sandbox_id,
-            merge_policies.c.id == merge_policy_id,
-        )
-        with self.db.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise UnknownMergePolicy(f"merge policy {merge_policy_id!r} does not exist")
-        return MergePolicy(
-            id=row.id,
-            name=row.name,
-            schema_name=row.schema_name,
-            identity_graph=IdentityGraphType(row.identity_graph),
-            attribute_merge=AttributeMergeType(row.attribute_merge),
-            order=tuple(row.attribute_merge_order or ()),
-            version=row.version,
-            is_default=row.is_default,
-            is_active_on_edge=row.is_active_on_edge,
-            created_ms=row.created_ms,
-            updated_ms=row.updated_ms,
+            self.namespaces.catalog(tenant.org_id),
         )
 
     def committed_batches(self, tenant: Tenant) -> list[CommittedBatch]:
+        """The successful batches in ingestion order: a batch is ingested when it completes
+        (an uploaded batch may be created long before)."""
+        ingested = func.coalesce(batches.c.completed_ms, batches.c.created_ms)
         query = (
             select(
                 batches.c.id,
                 batches.c.dataset_id,
-                batches.c.created_ms,
+                ingested.label("ingested_ms"),
                 datasets.c.schema_name,
             )
             .join(datasets, datasets.c.id == batches.c.dataset_id)
             .where(datasets.c.sandbox_id == tenant.sandbox_id, batches.c.status == BATCH_SUCCESS)
-            .order_by(batches.c.created_ms, batches.c.id)
+            .order_by(ingested, batches.c.id)
         )
         with self.db.engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -157,22 +145,13 @@ class StoreProfileViews:
                 dataset_id=row.dataset_id,
                 schema_name=row.schema_name,
                 batch_id=row.id,
-                created_ms=row.created_ms,
+                created_ms=row.ingested_ms,
                 files=tuple(
                     sorted(self._batch_dir(tenant, row.dataset_id, row.id).glob("*.parquet"))
                 ),
             )
             for row in rows
         ]
-
-    def namespaces(self, tenant: Tenant) -> NamespaceCatalog:
-        query = select(identity_namespaces).where(identity_namespaces.c.org_id == tenant.org_id)
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return NamespaceCatalog(
-            Namespace(r.id, r.code, r.name, IdentityType(r.id_type), True, r.description or "")
-            for r in rows
-        )
 
     def _batch_dir(self, tenant: Tenant, dataset_id: str, batch_id: str) -> Path:
         return self.views.lake.batch_dir(tenant.org_id, tenant.sandbox_name, dataset_id, batch_id)

@@ -186,3 +186,36 @@ profile_views = Table(
     Column("stats", JSON, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+# Ingestion (migration 0004): what a dataset's records identify, and a batch's lifecycle
+# (``loading`` → ``staging`` → ``success`` | ``failed``, or ``aborted``) with AEP's metrics.
+for _column in (
+    Column("description", Text, nullable=True),
+    Column("identity_descriptors", JSON, nullable=True),  # [{path, namespace, primary}]
+    Column("tags", JSON, nullable=True),
+    Column("updated_ms", BigInteger, nullable=True),
+):
+    datasets.append_column(_column)
+for _column in (
+    Column("input_format", JSON, nullable=True),  # {"format": "json", ...} as created
+    Column("tags", JSON, nullable=True),
+    Column("metrics", JSON, nullable=True),
+    Column("claim", String(ID), nullable=True),  # who is completing a ``staging`` batch
+    Column("created_client", String(256), nullable=True),
+    Column("updated_ms", BigInteger, nullable=True),
+    Column("started_ms", BigInteger, nullable=True),
+    Column("completed_ms", BigInteger, nullable=True),
+):
+    batches.append_column(_column)
+
+# Streamed records acknowledged but not yet flushed into a batch of their dataset.
+stream_records = Table(
+    "stream_records",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("sandbox_id", String(ID), ForeignKey("sandboxes.id"), nullable=False),
+    Column("dataset_id", String(ID), ForeignKey("datasets.id"), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Index("ix_stream_records_dataset", "sandbox_id", "dataset_id", "seq"),
+)
