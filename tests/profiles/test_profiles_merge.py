@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from segmint.engine.runners.session import DuckDBSession
+from segmint.profiles.graph import SourceFile
+from segmint.profiles.merge import PROFILES, MergeInputs, PreviousMerge, merge_profiles
+from segmint.profiles.policies import MergePolicy
 from segmint.xdm import build_schema, parse_field_groups
 from tests.profiles.profile_data import (
     Fragment,
     Lake,
+    _compact,
     build_graph,
     event,
     expected_merge,
@@ -221,3 +227,85 @@ def test_merged_profiles_match_the_rules(
             "person.name.firstName"
         )
         assert got.get("homeAddress", {}).get("city") == attributes.get("homeAddress.city")
+
+
+# --- updating a view in place -------------------------------------------------------------------
+
+_step = st.tuples(
+    st.sampled_from(["crm", "loyalty", "web"]),
+    st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(st.sampled_from(["ECID", "Email", "CRMID"]), st.sampled_from("1234")),
+                min_size=1,
+                max_size=3,
+            ),
+            _names,
+            _cities,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+
+
+def _write_step(lake: Lake, dataset: str, rows: list[Any]) -> SourceFile:
+    if dataset == "web":
+        return lake.event_batch(dataset, [event(ids) for ids, _, _ in rows])
+    return lake.profile_batch(
+        dataset,
+        [
+            record(
+                ids,
+                person={"name": {"firstName": name}} if name else None,
+                homeAddress={"city": city} if city else None,
+            )
+            for ids, name, city in rows
+        ],
+    )
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [_compact(r) for r in pq.read_table(path).sort_by("__profile_id").to_pylist()]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(_step, min_size=2, max_size=5), graph=st.sampled_from(["none", "pdg"]))
+def test_a_view_updated_batch_by_batch_equals_a_full_build(
+    tmp_path_factory: Any, steps: list[tuple[str, list[Any]]], graph: str
+) -> None:
+    root = tmp_path_factory.mktemp("incremental")
+    lake = Lake(root / "lake")
+    chosen = policy(graph)
+    view: Path | None = None
+    graph_dir: Path | None = None
+    for index, (dataset, rows) in enumerate(steps):
+        source = _write_step(lake, dataset, rows)
+        new_graph = root / f"graph-{index}"
+        build_graph(lake, new_graph, previous=graph_dir, records=[source])
+        update = None
+        if view is not None:
+            old_keys = graph_dir / "keys.parquet" if chosen.stitches and graph_dir else None
+            update = PreviousMerge(view, old_keys, [source])
+        out = root / f"view-{index}"
+        _merge_into(lake, chosen, new_graph, out, update)
+        view, graph_dir = out / PROFILES, new_graph
+    assert view is not None and graph_dir is not None
+    _merge_into(lake, chosen, graph_dir, root / "full", None)
+    assert _rows(view) == _rows(root / "full" / PROFILES)
+
+
+def _merge_into(
+    lake: Lake, chosen: MergePolicy, graph_dir: Path, out: Path, update: PreviousMerge | None
+) -> None:
+    inputs = MergeInputs(
+        chosen,
+        lake.schema.profile,
+        lake.profiles,
+        lake.events,
+        graph_dir if chosen.stitches else None,
+    )
+    with DuckDBSession() as session:
+        merge_profiles(session, inputs, out, update)

@@ -55,10 +55,24 @@ class MergeInputs:
 
 
 @dataclass(frozen=True)
+class PreviousMerge:
+    """An earlier merged view to update instead of rebuilding: its profiles, the person keys
+    of the graph it was built on (when stitched), and the files of the batches it lacks."""
+
+    profiles: Path
+    keys: Path | None
+    new_files: Sequence[SourceFile]
+
+
+@dataclass(frozen=True)
 class MergeStats:
+    """``profiles`` in the view; ``merged`` people merged in this build, from ``fragments``
+    fragments; ``event_only`` of them known only from events."""
+
     profiles: int
     fragments: int
     event_only: int
+    merged: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -90,6 +104,42 @@ EVENT_PERSONS = _sql(
     f"""
     SELECT DISTINCT COALESCE(k.person, e.{PROFILE_ID_COLUMN}) AS __person
     FROM event_rows AS e LEFT JOIN person_keys AS k ON k.identity = e.{PROFILE_ID_COLUMN}
+    """
+)
+# An incremental build: identities whose person changed with the graph, the people touched by
+# the new batches or by those changes (new keys), and the rows of the old view they replace.
+CHANGED_KEYS = _sql(
+    """
+    SELECT COALESCE(n.identity, o.identity) AS identity, o.person AS old_person,
+           n.person AS new_person
+    FROM person_keys AS n FULL OUTER JOIN old_keys AS o ON o.identity = n.identity
+    WHERE o.person IS NULL OR n.person IS NULL OR o.person <> n.person
+    """
+)
+AFFECTED = _sql(
+    f"""
+    SELECT COALESCE(k.person, t.{PROFILE_ID_COLUMN}) AS __person
+    FROM touched_rows AS t LEFT JOIN person_keys AS k ON k.identity = t.{PROFILE_ID_COLUMN}
+    UNION SELECT new_person FROM changed_keys WHERE new_person IS NOT NULL
+    """
+)
+RETIRED = _sql(
+    """
+    SELECT __person FROM affected
+    UNION SELECT old_person FROM changed_keys WHERE old_person IS NOT NULL
+    """
+)
+AFFECTED_KEYS = _sql(
+    """
+    SELECT k.identity FROM person_keys AS k JOIN affected AS a ON a.__person = k.person
+    UNION SELECT __person FROM affected
+    """
+)
+AFFECTED_SELVES = _sql("SELECT __person AS identity FROM affected")
+AFFECTED_ROWS = _sql(
+    f"""
+    SELECT * FROM rows
+    WHERE {PROFILE_ID_COLUMN} IN (SELECT identity FROM affected_identities)
     """
 )
 PERSONS = _sql(
@@ -171,9 +221,16 @@ SEGMENT_MEMBERSHIPS = _sql(
 )
 
 
-def merge_profiles(session: SqlSession, inputs: MergeInputs, out_dir: Path) -> MergeStats:
-    """Build the merged profiles of ``inputs`` and write them to ``out_dir/profiles.parquet``."""
-    _register_inputs(session, inputs)
+def merge_profiles(
+    session: SqlSession, inputs: MergeInputs, out_dir: Path, previous: PreviousMerge | None = None
+) -> MergeStats:
+    """Build the merged profiles of ``inputs`` and write them to ``out_dir/profiles.parquet``.
+    With ``previous``, only the people its new batches or a changed graph touch are merged
+    again; the other rows are copied from the previous view."""
+    _register_keys(session, inputs)
+    if previous is not None:
+        _register_affected(session, inputs, previous)
+    _register_inputs(session, inputs, restricted=previous is not None)
     plan = AttributePlan.of(inputs.profile, present_paths(f.path for f in inputs.fragments))
     session.create("attributes", plan.aggregate())
     for index, (path, _) in enumerate(plan.maps):
@@ -185,27 +242,93 @@ def merge_profiles(session: SqlSession, inputs: MergeInputs, out_dir: Path) -> M
     if SEGMENT_MEMBERSHIP in plan.special:
         session.create("segment_memberships", SEGMENT_MEMBERSHIPS)
     out_dir.mkdir(parents=True, exist_ok=True)
-    session.write(plan.assemble(), out_dir / PROFILES)
-    return _stats(session)
+    rows: exp.Query = plan.assemble()
+    if previous is not None:
+        rows = exp.union(rows, _kept_rows(session, inputs.profile, previous), distinct=False)
+    session.write(rows, out_dir / PROFILES)
+    return _stats(session, out_dir / PROFILES)
 
 
-def _register_inputs(session: SqlSession, inputs: MergeInputs) -> None:
-    session.arrow("fragment_files", fragment_files(inputs.policy, inputs.fragments))
+def _register_keys(session: SqlSession, inputs: MergeInputs) -> None:
     if inputs.graph is not None:
         session.files("person_keys_files", [inputs.graph / KEYS], KEY_SCHEMA.names)
         session.create("person_keys", exp.select(*KEY_SCHEMA.names).from_("person_keys_files"))
     else:
         session.arrow("person_keys", KEY_SCHEMA.empty_table())
+
+
+def _register_inputs(session: SqlSession, inputs: MergeInputs, *, restricted: bool) -> None:
+    """Fragments and event people, of the affected identities only when ``restricted``."""
+    session.arrow("fragment_files", fragment_files(inputs.policy, inputs.fragments))
     if inputs.fragments:
-        session.files("fragment_rows", [f.path for f in inputs.fragments])
+        _rows(session, "fragment_rows", [f.path for f in inputs.fragments], (), restricted)
         session.create("fragments", FRAGMENTS)
     else:
         session.arrow("fragments", _empty_fragments(inputs.profile))
     if inputs.events:
-        session.files("event_rows", [f.path for f in inputs.events], [PROFILE_ID_COLUMN])
+        events = [f.path for f in inputs.events]
+        _rows(session, "event_rows", events, (PROFILE_ID_COLUMN,), restricted)
         session.create("event_persons", EVENT_PERSONS)
     else:
         session.arrow("event_persons", pa.schema([("__person", pa.string())]).empty_table())
+
+
+def _rows(
+    session: SqlSession, name: str, files: Sequence[Path], columns: Sequence[str], restricted: bool
+) -> None:
+    if not restricted:
+        session.files(name, files, columns)
+        return
+    session.files(f"{name}_all", files, columns)
+    session.create(name, _with_table(AFFECTED_ROWS, f"{name}_all"))
+
+
+def _with_table(query: exp.Query, name: str) -> exp.Query:
+    renamed = query.transform(
+        lambda node: (
+            exp.to_table(name) if isinstance(node, exp.Table) and node.name == "rows" else node
+        )
+    )
+    assert isinstance(renamed, exp.Query)
+    return renamed
+
+
+def _register_affected(session: SqlSession, inputs: MergeInputs, previous: PreviousMerge) -> None:
+    """The people to merge again (new keys) and to drop from the previous view (old keys)."""
+    if previous.keys is not None:
+        session.files("old_keys_files", [previous.keys], ["identity", "person"])
+        session.create("old_keys", exp.select("identity", "person").from_("old_keys_files"))
+        session.create("changed_keys", CHANGED_KEYS)
+    else:
+        empty = pa.schema([("identity", pa.string()), ("old_person", pa.string())])
+        session.arrow(
+            "changed_keys", empty.append(pa.field("new_person", pa.string())).empty_table()
+        )
+    if previous.new_files:
+        session.files("touched_rows", [f.path for f in previous.new_files], [PROFILE_ID_COLUMN])
+    else:
+        session.arrow("touched_rows", pa.schema([(PROFILE_ID_COLUMN, pa.string())]).empty_table())
+    session.create("affected", AFFECTED)
+    session.create("retired", RETIRED)
+    stitched = inputs.graph is not None
+    session.create("affected_identities", AFFECTED_KEYS if stitched else AFFECTED_SELVES)
+
+
+def _kept_rows(session: SqlSession, profile: ObjectType, previous: PreviousMerge) -> exp.Query:
+    session.files("previous_profiles", [previous.profiles])
+    columns = [PROFILE_ID_COLUMN, *profile.fields]
+    return (
+        exp.select(*(exp.column(c, quoted=True) for c in columns))
+        .from_("previous_profiles")
+        .where(
+            exp.Not(
+                this=exp.In(
+                    this=exp.column(PROFILE_ID_COLUMN, quoted=True),
+                    query=exp.Subquery(this=exp.select("__person").from_("retired")),
+                )
+            )
+        )
+    )
 
 
 def _empty_fragments(profile: ObjectType) -> pa.Table:
@@ -243,11 +366,16 @@ def fragment_files(policy: MergePolicy, fragments: Sequence[SourceFile]) -> pa.T
     )
 
 
-def _stats(session: SqlSession) -> MergeStats:
-    profiles = session.fetch(exp.select("COUNT(*)").from_("persons"))[0][0]
+def _stats(session: SqlSession, written: Path) -> MergeStats:
+    merged = session.fetch(exp.select("COUNT(*)").from_("persons"))[0][0]
     fragments = session.fetch(exp.select("COUNT(*)").from_("fragments"))[0][0]
     attributed = session.fetch(exp.select("COUNT(*)").from_("attributes"))[0][0]
-    return MergeStats(profiles=profiles, fragments=fragments, event_only=profiles - attributed)
+    return MergeStats(
+        profiles=pq.ParquetFile(written).metadata.num_rows,
+        fragments=fragments,
+        event_only=merged - attributed,
+        merged=merged,
+    )
 
 
 # --- which attributes hold data -----------------------------------------------------------------

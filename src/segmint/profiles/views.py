@@ -10,6 +10,7 @@ incrementally: only the new batches are read, on top of the previous version.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -22,10 +23,10 @@ from segmint.engine.runners.session import SqlSession
 from segmint.pql.types import Schema
 from segmint.profiles.graph import KEYS, SourceFile, build_identity_graph
 from segmint.profiles.lake import Lake, commit, staging_dir
-from segmint.profiles.merge import PROFILES, MergeInputs, merge_profiles
+from segmint.profiles.merge import PROFILES, MergeInputs, PreviousMerge, merge_profiles
 from segmint.profiles.namespaces import NamespaceCatalog
 from segmint.profiles.policies import MergePolicy
-from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
+from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS, profile_schema
 
 GRAPH_VIEW = "identity-graph"
 KEPT_VERSIONS = 2  # the current version and the one before it (a reader may still hold it)
@@ -203,9 +204,12 @@ class ProfileViews:
             graph=self.graph_dir(tenant, graph.version) if graph else None,
         )
 
+        previous = self._previous_merge(tenant, policy, schema, batches, latest)
+
         def build(out_dir: Path) -> dict[str, Any]:
             with self.session() as session:
-                return merge_profiles(session, inputs, out_dir).to_json()
+                stats = merge_profiles(session, inputs, out_dir, previous).to_json()
+            return {**stats, "incremental": previous is not None, "layout": _layout(schema)}
 
         made = ViewVersion(
             _merged_name(policy),
@@ -215,6 +219,33 @@ class ProfileViews:
             policy_version=policy.version,
         )
         return self._publish(tenant, made, self.merged_dir(tenant, policy.id, version), build)
+
+    def _previous_merge(
+        self,
+        tenant: Sandbox,
+        policy: MergePolicy,
+        schema: Schema,
+        batches: Sequence[CommittedBatch],
+        latest: ViewVersion | None,
+    ) -> PreviousMerge | None:
+        """The latest view to update, when it can be: same policy version and layout, no batch
+        of it gone, and the graph it was keyed on still on disk."""
+        if latest is None or latest.policy_version != policy.version:
+            return None
+        if not latest.batch_ids <= {b.batch_id for b in batches}:
+            return None
+        profiles = self.merged_dir(tenant, policy.id, latest.version) / PROFILES
+        keys = None
+        if policy.stitches:
+            if latest.source_version is None:
+                return None
+            keys = self.graph_dir(tenant, latest.source_version) / KEYS
+            if not keys.exists():
+                return None
+        if not profiles.exists() or latest.stats.get("layout") != _layout(schema):
+            return None
+        new = [b for b in batches if b.batch_id not in latest.batch_ids]
+        return PreviousMerge(profiles, keys, [s for b in new for s in b.sources()])
 
     def _view(
         self,
@@ -278,6 +309,11 @@ class ProfileViews:
     def _lock(self, tenant: Sandbox) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(tenant.sandbox_id, threading.Lock())
+
+
+def _layout(schema: Schema) -> str:
+    """A fingerprint of the profile layout: a view of another layout is not updated in place."""
+    return hashlib.sha256(str(profile_schema(schema)).encode()).hexdigest()[:16]
 
 
 def _merged_name(policy: MergePolicy) -> str:

@@ -9,6 +9,7 @@ as SQL text.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +57,7 @@ class DuckDBSession:
         self.connection = duckdb.connect(":memory:", config=dict(config or {}))
         self._lock = threading.Lock()
         self._cancelled = False
+        self.seconds: dict[str, float] = {}  # time spent on each table built or written
 
     def __enter__(self) -> DuckDBSession:
         return self
@@ -88,6 +90,7 @@ class DuckDBSession:
             self.connection.unregister(source)
 
     def create(self, name: str, query: exp.Query) -> None:
+        started = time.perf_counter()
         self._run(
             exp.Create(
                 kind="TABLE",
@@ -97,6 +100,7 @@ class DuckDBSession:
                 properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
             )
         )
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         return self._run(query, fetch=True)
@@ -109,7 +113,9 @@ class DuckDBSession:
             files=[exp.Literal.string(str(path))],
             params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))],
         )
+        started = time.perf_counter()
         self._run(copy)
+        self.seconds[path.name] = time.perf_counter() - started
 
     def interrupt(self) -> None:
         with self._lock:
