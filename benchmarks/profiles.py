@@ -101,9 +101,17 @@ def _graph(
     out: Path,
 ) -> Any:
     with session() as s:
-        return build_identity_graph(
+        stats = build_identity_graph(
             s, previous=previous, records=records, namespaces=NamespaceCatalog(), out_dir=out
         )
+        _slowest(s)
+        return stats
+
+
+def _slowest(session: DuckDBSession, count: int = 4) -> None:
+    """Where a step's time went: its slowest statements."""
+    ranked = sorted(session.seconds.items(), key=lambda item: -item[1])[:count]
+    print("    " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in ranked))
 
 
 def _merge(
@@ -127,7 +135,9 @@ def _merge(
         graph=scratch / "full" if policy.stitches else None,
     )
     with session() as s:
-        return merge_profiles(s, inputs, scratch / f"merged-{graph_type.value}")
+        stats = merge_profiles(s, inputs, scratch / f"merged-{graph_type.value}")
+        _slowest(s)
+        return stats
 
 
 def _batches(data: Path, manifest: dict[str, Any]) -> list[tuple[str, list[SourceFile]]]:

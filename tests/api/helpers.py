@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
 from segmint.jobs.model import Tenant
+from segmint.profiles.views import MergedView
 from segmint.store import Store
 
 BASE = "/data/core/ups"
@@ -64,12 +65,28 @@ def tenant(store: Store, org: str, sandbox: str = "prod") -> Tenant:
     return resolved
 
 
+def default_view(store: Store, tenant_: Tenant) -> MergedView:
+    """The merged view of the sandbox's default policy (what its definitions are evaluated on;
+    the merge itself is checked in tests/profiles)."""
+    return store.views.merged_view(tenant_, store.tenants.default_merge_policy(tenant_).id)
+
+
 def profiles_table(store: Store, tenant_: Tenant) -> pa.Table:
-    return pa.concat_tables(pq.read_table(f) for f in store.catalog.profile_files(tenant_))
+    """The merged profiles of the default policy."""
+    return pa.concat_tables(pq.read_table(f) for f in default_view(store, tenant_).profile_files)
 
 
 def events_table(store: Store, tenant_: Tenant) -> pa.Table:
-    return pa.concat_tables(pq.read_table(f) for f in store.catalog.event_files(tenant_))
+    """Every event of the default policy, ``__profile_id`` being the person it belongs to."""
+    view = default_view(store, tenant_)
+    events = pa.concat_tables(pq.read_table(f) for f in view.event_files)
+    if not view.person_keys:
+        return events
+    keys = pa.concat_tables(pq.read_table(f) for f in view.person_keys)
+    person = dict(zip(keys["identity"].to_pylist(), keys["person"].to_pylist(), strict=True))
+    owners = [person.get(i, i) for i in events["__profile_id"].to_pylist()]
+    index = events.schema.get_field_index("__profile_id")
+    return events.set_column(index, "__profile_id", pa.array(owners, pa.string()))
 
 
 def count_country(profiles: pa.Table, code: str) -> int:

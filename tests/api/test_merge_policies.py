@@ -109,8 +109,9 @@ def dev_headers(client: TestClient) -> dict[str, str]:
 
 
 def test_a_sandbox_starts_with_its_default_policy(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, dev_headers: dict[str, str]
 ) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     response = client.get(POLICIES, headers=headers)
     assert response.status_code == 200
     listed = response.json()
@@ -124,7 +125,7 @@ def test_a_sandbox_starts_with_its_default_policy(
     assert policy["attributeMerge"] == {"type": "timestampOrdered"}
     assert (policy["default"], policy["isActiveOnEdge"], policy["version"]) == (True, False, 1)
     assert policy["imsOrgId"] == ORG
-    assert policy["sandbox"]["sandboxName"] == "prod"
+    assert policy["sandbox"]["sandboxName"] == "dev"
     assert get_policy(client, headers, policy["id"]) == policy
 
 
@@ -278,8 +279,9 @@ def test_an_event_dataset_alone_can_be_ordered(
 
 
 def test_a_new_default_undefaults_the_previous_one(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, dev_headers: dict[str, str]
 ) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     (original,) = all_policies(client, headers)
     created = create_policy(client, headers, default=True)
     assert created["default"] is True
@@ -304,8 +306,9 @@ def test_patching_and_putting_default_move_it(client: TestClient, headers: dict[
 
 
 def test_the_default_cannot_be_undefaulted_directly(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, dev_headers: dict[str, str]
 ) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     (default,) = all_policies(client, headers)
     url = f"{POLICIES}/{default['id']}"
     ops = [{"op": "replace", "path": "/default", "value": False}]
@@ -366,8 +369,9 @@ def test_delete_answers_200_with_no_body_and_the_policy_is_gone(
 
 
 def test_the_default_and_the_edge_policy_cannot_be_deleted(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, dev_headers: dict[str, str]
 ) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     (default,) = all_policies(client, headers)
     edge = create_policy(client, headers, isActiveOnEdge=True)
     message = profile_error(client.delete(f"{POLICIES}/{default['id']}", headers=headers), 422)
@@ -535,7 +539,10 @@ def walk(client: TestClient, headers: dict[str, str], first: str) -> list[dict[s
         url = f"{POLICIES}?{href.split('?')[1]}"
 
 
-def test_paging_walks_to_the_end_in_name_order(client: TestClient, headers: dict[str, str]) -> None:
+def test_paging_walks_to_the_end_in_name_order(
+    client: TestClient, dev_headers: dict[str, str]
+) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     for name in ("p-e", "p-a", "p-d", "p-b", "p-f", "p-c"):
         create_policy(client, headers, name)
     pages = walk(client, headers, f"{POLICIES}?limit=2")
@@ -562,7 +569,10 @@ def test_order_by_plus_name_and_update_epoch(client: TestClient, headers: dict[s
     assert lowercase["children"][0]["name"] == "z-first"
 
 
-def test_repeated_limit_takes_the_last_value(client: TestClient, headers: dict[str, str]) -> None:
+def test_repeated_limit_takes_the_last_value(
+    client: TestClient, dev_headers: dict[str, str]
+) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     for _ in range(3):
         create_policy(client, headers)
     listed = client.get(f"{POLICIES}?limit=100&limit=2", headers=headers).json()
@@ -571,8 +581,9 @@ def test_repeated_limit_takes_the_last_value(client: TestClient, headers: dict[s
 
 
 def test_default_limit_is_20_and_start_0_is_the_first_page(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, dev_headers: dict[str, str]
 ) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
     for index in range(21):
         create_policy(client, headers, f"bulk {index:02d}")
     first = client.get(POLICIES, headers=headers).json()
@@ -585,8 +596,9 @@ def test_default_limit_is_20_and_start_0_is_the_first_page(
     ]
 
 
-def test_filters(client: TestClient, headers: dict[str, str], store: Store) -> None:
-    profiles = dataset_ids(store)[PROFILE_CLASS]
+def test_filters(client: TestClient, dev_headers: dict[str, str], store: Store) -> None:
+    headers = dev_headers  # a sandbox without the sample data's policies
+    profiles = store.catalog.create_dataset(tenant(store, ORG, "dev"), "CRM", PROFILE_CLASS).id
     graph = create_policy(client, headers, "graph", identityGraph={"type": "pdg"})
     ordered = create_policy(
         client,

@@ -3,15 +3,19 @@
 * gateway errors (authentication, headers): ``{"error_code": "403010", "message": "…"}``
 * IMS token errors: ``{"error": "invalid_client", "error_description": "…"}``
 * service errors: problem details ``{"type", "status", "title", "detail", "report"}``
+* Profile API errors (merge policies, entity access): ``{"message", "statusCode"}``, the
+  status code as a string, from routes of :class:`ProfileErrorRoute`
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ERROR_TYPE_BASE = "https://ns.adobe.com/aep/errors/"
@@ -128,3 +132,32 @@ def _report(request: Request, extra: dict[str, Any]) -> dict[str, Any]:
         }
     report.update(extra)
     return report
+
+
+def profile_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"message": f"{code}: {message}", "statusCode": str(status)}, status)
+
+
+class ProfileErrorRoute(APIRoute):
+    """A route of the Profile API: its service errors are answered in that API's shape.
+    Gateway errors are not ``ApiError``s and pass through to the application's handlers."""
+
+    def translate(self, exc: Exception) -> Response | None:
+        """The response for ``exc``, or None to let it propagate."""
+        if isinstance(exc, ApiError):
+            return profile_error(exc.status, exc.code, exc.detail)
+        return None
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                translated = self.translate(exc)
+                if translated is None:
+                    raise
+                return translated
+
+        return handle

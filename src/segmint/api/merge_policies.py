@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 
 from segmint.api import bodies, listing
 from segmint.api.deps import CurrentTenant, State
-from segmint.api.errors import ApiError
+from segmint.api.errors import ApiError, ProfileErrorRoute, profile_error
 from segmint.jobs.model import Tenant
 from segmint.profiles.policies import AttributeMergeType, IdentityGraphType, MergePolicy
 from segmint.store.merge_policies import (
@@ -61,30 +60,17 @@ E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
 
 
-def profile_error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"message": f"{code}: {message}", "statusCode": str(status)}, status)
+class MergePolicyRoute(ProfileErrorRoute):
+    """Rule errors of the repository are answered in the Profile API's shape too."""
+
+    def translate(self, exc: Exception) -> Response | None:
+        if isinstance(exc, MergePolicyError):
+            status, code = next(v for k, v in RULE_ERRORS.items() if isinstance(exc, k))
+            return profile_error(status, code, str(exc))
+        return super().translate(exc)
 
 
-class ProfileErrorRoute(APIRoute):
-    """A route that answers service errors in the Profile API's shape. Gateway errors are
-    not ``ApiError``s and pass through to the application's handlers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as exc:
-                return profile_error(exc.status, exc.code, exc.detail)
-            except MergePolicyError as exc:
-                status, code = next(v for k, v in RULE_ERRORS.items() if isinstance(exc, k))
-                return profile_error(status, code, str(exc))
-
-        return handle
-
-
-router = APIRouter(tags=["merge policies"], route_class=ProfileErrorRoute)
+router = APIRouter(tags=["merge policies"], route_class=MergePolicyRoute)
 
 
 # --- request bodies ---------------------------------------------------------------------

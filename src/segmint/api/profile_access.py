@@ -17,8 +17,7 @@ from starlette.datastructures import QueryParams
 
 from segmint.api import listing
 from segmint.api.deps import CurrentTenant, ServiceState, State
-from segmint.api.errors import ApiError
-from segmint.api.merge_policies import ProfileErrorRoute
+from segmint.api.errors import ApiError, ProfileErrorRoute
 from segmint.jobs.model import Tenant
 from segmint.profiles import access
 from segmint.profiles.views import MergedView

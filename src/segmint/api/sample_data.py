@@ -1,22 +1,31 @@
-"""Sample data for a fresh home: synthetic XDM profiles with their experience events, in
-two datasets of the ``prod`` sandbox, and a few segment definitions that use them."""
+"""Sample data for a fresh home: synthetic people made of several fragments (CRM and loyalty
+profiles, web and email events) in four datasets of the ``prod`` sandbox, a stitching merge
+policy made the sandbox's default, and a few segment definitions that use them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from segmint.api.segment_definitions import DEFAULT_EVALUATION_INFO
 from segmint.api.wire import PROFILE_INSTANCE_ID
+from segmint.clock import now_ms
 from segmint.jobs.model import Tenant
-from segmint.profiles.generate import generate
-from segmint.store import BATCH_SUCCESS, Definition, Store
-from segmint.xdm import EXPERIENCE_EVENT_CLASS, PROFILE_CLASS
+from segmint.profiles.people import generate_people
+from segmint.profiles.policies import AttributeMergeType, IdentityGraphType, MergePolicy
+from segmint.store import BATCH_SUCCESS, Definition, MergePolicyRef, Store
+from segmint.store.merge_policies import PolicyDraft
+from segmint.xdm import PROFILE_CLASS
 
 log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+STITCHED_POLICY_NAME = "Stitched profiles (private graph)"
 
 SAMPLE_DEFINITIONS: tuple[tuple[str, str, str], ...] = (
     ("US residents", "People whose home is in the United States", 'homeAddress.countryCode = "US"'),
@@ -52,10 +61,12 @@ def needs_sample_data(store: Store, tenant: Tenant) -> bool:
 
 
 def load_sample_data(store: Store, tenant: Tenant, home: Path, profiles: int) -> None:
-    """Generate ``profiles`` profiles (about ten events each) and the sample definitions."""
+    """Generate ``profiles`` people (about 3.4 fragments and ten events each), the stitched
+    default policy and the sample definitions."""
+    policy: MergePolicy | MergePolicyRef = store.tenants.default_merge_policy(tenant)
     if profiles > 0:
-        _load_profiles(store, tenant, home, profiles)
-    policy = store.tenants.default_merge_policy(tenant)
+        _load_people(store, tenant, home, profiles)
+        policy = _stitched_default(store, tenant)
     for name, description, expression in SAMPLE_DEFINITIONS:
         store.definitions.create(
             tenant,
@@ -78,46 +89,55 @@ def load_sample_data(store: Store, tenant: Tenant, home: Path, profiles: int) ->
         )
 
 
-def _load_profiles(store: Store, tenant: Tenant, home: Path, profiles: int) -> None:
+def _load_people(store: Store, tenant: Tenant, home: Path, people: int) -> None:
+    """Generated people as their four datasets, one batch per generated batch, ingested a
+    minute apart in the generator's order (so later batches win conflicts)."""
     scratch = home / f".sample-{uuid.uuid4().hex[:8]}"
     try:
-        log.info("generating %d sample profiles", profiles)
-        result = generate(
-            scratch, profiles=profiles, seed=42, now=datetime.now(UTC).replace(tzinfo=None)
+        log.info("generating %d sample people", people)
+        result = generate_people(
+            scratch, people=people, seed=42, now=datetime.now(UTC).replace(tzinfo=None)
         )
-        _publish(
-            store,
-            tenant,
-            "Sample Profiles",
-            PROFILE_CLASS,
-            scratch / "profiles",
-            result.profile_count,
-        )
-        _publish(
-            store,
-            tenant,
-            "Sample Experience Events",
-            EXPERIENCE_EVENT_CLASS,
-            scratch / "events",
-            result.event_count,
-        )
+        manifest = json.loads(result.manifest.read_text())
+        _publish(store, tenant, scratch, manifest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _publish(
-    store: Store, tenant: Tenant, name: str, schema_name: str, files: Path, count: int
-) -> None:
-    dataset = store.catalog.create_dataset(tenant, name, schema_name)
-    batch_id = str(uuid.uuid4())
-    target = store.catalog.batch_dir(tenant, dataset.id, batch_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    files.rename(target)
-    store.catalog.record_batch(
-        dataset.id,
-        batch_id,
-        status=BATCH_SUCCESS,
-        records_read=count,
-        records_written=count,
-        errors=None,
+def _publish(store: Store, tenant: Tenant, scratch: Path, manifest: dict[str, Any]) -> None:
+    datasets = {
+        d["name"]: store.catalog.create_dataset(tenant, d["name"], d["class"])
+        for d in manifest["datasets"]
+    }
+    batches = sorted(
+        ((b["sequence"], d["name"], b) for d in manifest["datasets"] for b in d["batches"]),
+        key=lambda entry: entry[0],
     )
+    first_ms = now_ms() - len(batches) * MINUTE_MS
+    for sequence, name, batch in batches:
+        batch_id = str(uuid.uuid4())
+        target = store.catalog.batch_dir(tenant, datasets[name].id, batch_id)
+        target.mkdir(parents=True)
+        for part in batch["files"]:
+            (scratch / part).rename(target / Path(part).name)
+        store.catalog.record_batch(
+            datasets[name].id,
+            batch_id,
+            status=BATCH_SUCCESS,
+            records_read=batch["records"],
+            records_written=batch["records"],
+            errors=None,
+            ingested_ms=first_ms + sequence * MINUTE_MS,
+        )
+
+
+def _stitched_default(store: Store, tenant: Tenant) -> MergePolicy:
+    """The sample people are only whole when stitched: their default policy uses the graph."""
+    draft = PolicyDraft(
+        name=STITCHED_POLICY_NAME,
+        schema_name=PROFILE_CLASS,
+        identity_graph=IdentityGraphType.PDG,
+        attribute_merge=AttributeMergeType.TIMESTAMP_ORDERED,
+        is_default=True,
+    )
+    return store.merge_policies.create(tenant, draft)

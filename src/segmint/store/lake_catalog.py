@@ -195,9 +195,11 @@ class SqlLakeCatalog:
         records_read: int,
         records_written: int,
         errors: list[dict[str, Any]] | None,
+        ingested_ms: int | None = None,
     ) -> None:
-        """Record a batch whose files are already in place (or that failed)."""
-        now = now_ms()
+        """Record a batch whose files are already in place (or that failed), ingested now or
+        at ``ingested_ms``."""
+        now = now_ms() if ingested_ms is None else ingested_ms
         with self.db.transaction() as conn:
             conn.execute(
                 batches.insert().values(
