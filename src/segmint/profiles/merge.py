@@ -84,10 +84,13 @@ def _sql(text: str) -> exp.Query:
     return query
 
 
-FRAGMENTS = _sql(
+# The latest record of each (dataset, primary identity), ranked on narrow rows first: the wide
+# rows are only joined to the winners.
+LATEST_FRAGMENTS = _sql(
     f"""
-    SELECT * FROM (
-        SELECT r.*, f.file_priority * {ROW_BITS} + r.file_row_number AS __priority,
+    SELECT filename, file_row_number, __priority, __person FROM (
+        SELECT r.filename, r.file_row_number,
+               f.file_priority * {ROW_BITS} + r.file_row_number AS __priority,
                COALESCE(k.person, r.{PROFILE_ID_COLUMN}) AS __person,
                ROW_NUMBER() OVER (
                    PARTITION BY f.dataset_id, r.{PROFILE_ID_COLUMN}
@@ -98,6 +101,14 @@ FRAGMENTS = _sql(
         LEFT JOIN person_keys AS k ON k.identity = r.{PROFILE_ID_COLUMN}
     ) AS ranked
     WHERE __rank = 1
+    """
+)
+FRAGMENTS = _sql(
+    """
+    SELECT r.*, l.__priority, l.__person
+    FROM fragment_rows AS r
+    JOIN latest_fragments AS l
+      ON l.filename = r.filename AND l.file_row_number = r.file_row_number
     """
 )
 EVENT_PERSONS = _sql(
@@ -168,18 +179,19 @@ FRAGMENT_IDENTITIES = _sql(
     FROM persons
     """
 )
+# The identities of a person by namespace, each namespace's ids in order (person_identities
+# holds each identity once). The namespaces' order within the map carries no meaning.
 IDENTITY_MAPS = _sql(
     """
-    SELECT __person,
-           MAP_FROM_ENTRIES(LIST_SORT(LIST(STRUCT_PACK(key := namespace, value := ids))))
+    SELECT __person, MAP_FROM_ENTRIES(LIST(STRUCT_PACK(key := namespace, value := ids)))
            AS identityMap
     FROM (
         SELECT __person, namespace, LIST_SORT(LIST(STRUCT_PACK(
                    id := value,
                    authenticatedState := CAST(NULL AS VARCHAR),
                    "primary" := namespace || ':' || value = __person))) AS ids
-        FROM (SELECT DISTINCT __person, namespace, value FROM person_identities
-              WHERE value IS NOT NULL) AS distinct_identities
+        FROM person_identities
+        WHERE value IS NOT NULL
         GROUP BY __person, namespace
     ) AS by_namespace
     GROUP BY __person
@@ -262,6 +274,7 @@ def _register_inputs(session: SqlSession, inputs: MergeInputs, *, restricted: bo
     session.arrow("fragment_files", fragment_files(inputs.policy, inputs.fragments))
     if inputs.fragments:
         _rows(session, "fragment_rows", [f.path for f in inputs.fragments], (), restricted)
+        session.create("latest_fragments", LATEST_FRAGMENTS)
         session.create("fragments", FRAGMENTS)
     else:
         session.arrow("fragments", _empty_fragments(inputs.profile))
