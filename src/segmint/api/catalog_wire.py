@@ -12,6 +12,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 
+from segmint.api import listing
 from segmint.api.errors import ApiError
 from segmint.jobs.model import Tenant
 from segmint.profiles.ingest import IdentityDescriptor
@@ -143,23 +144,11 @@ def bad_parameter(message: str) -> ApiError:
 
 
 def last(params: QueryParams, name: str) -> str | None:
-    values = params.getlist(name)
-    return values[-1] if values else None
+    return listing.last(params, name)
 
 
 def integer(params: QueryParams, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = last(params, name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise bad_parameter(f"query parameter {name!r} must be an integer, got {raw!r}") from exc
-    if not minimum <= value <= maximum:
-        raise bad_parameter(
-            f"query parameter {name!r} must be between {minimum} and {maximum}, got {value}"
-        )
-    return value
+    return listing.integer(params, name, default, minimum, maximum, error=bad_parameter)
 
 
 def catalog_page(

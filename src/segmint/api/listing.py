@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,16 +25,26 @@ def last(params: QueryParams, name: str) -> str | None:
     return values[-1] if values else None
 
 
-def integer(params: QueryParams, name: str, default: int, minimum: int, maximum: int) -> int:
+def integer(
+    params: QueryParams,
+    name: str,
+    default: int,
+    minimum: int,
+    maximum: int,
+    error: Callable[[str], ApiError] = bad,
+) -> int:
+    """An integer parameter; a bad value is ``error(message)`` (a 400 of this API's family)."""
     raw = last(params, name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError as exc:
-        raise bad(f"query parameter {name!r} must be an integer, got {raw!r}") from exc
+        raise error(f"query parameter {name!r} must be an integer, got {raw!r}") from exc
     if not minimum <= value <= maximum:
-        raise bad(f"query parameter {name!r} must be between {minimum} and {maximum}, got {value}")
+        raise error(
+            f"query parameter {name!r} must be between {minimum} and {maximum}, got {value}"
+        )
     return value
 
 

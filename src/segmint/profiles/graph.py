@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
-from segmint.engine.runners.session import SqlSession
+from segmint.engine.runners.session import SqlSession, sql_template
 from segmint.profiles.namespaces import MAX_IDENTITIES_PER_GRAPH, NamespaceCatalog
 from segmint.xdm.arrow import PROFILE_ID_COLUMN
 
@@ -69,12 +68,6 @@ class GraphStats:
         return dict(self.__dict__)
 
 
-def _sql(text: str) -> exp.Query:
-    query = sqlglot.parse_one(text, dialect="duckdb")
-    assert isinstance(query, exp.Query)
-    return query
-
-
 def _with(query: exp.Query, **values: Any) -> exp.Query:
     literals = {
         name: exp.Literal.number(value) if isinstance(value, int) else exp.Literal.string(value)
@@ -87,7 +80,7 @@ def _with(query: exp.Query, **values: Any) -> exp.Query:
 
 # Each record's identities: (record, namespace, value, batch_ms); a record is its file's
 # number and its row in the file.
-RECORD_IDENTITIES = _sql(
+RECORD_IDENTITIES = sql_template(
     """
     SELECT record, namespace, item.id AS value, batch_ms
     FROM (
@@ -100,7 +93,7 @@ RECORD_IDENTITIES = _sql(
     ) AS items
     """
 )
-NEW_NODES = _sql(
+NEW_NODES = sql_template(
     """
     SELECT (SELECT COALESCE(MAX(node), -1) FROM previous_nodes)
              + ROW_NUMBER() OVER (ORDER BY s.first_seen_ms, s.namespace, s.value) AS node,
@@ -113,31 +106,35 @@ NEW_NODES = _sql(
     WHERE p.node IS NULL
     """
 )
-ALL_NODES = _sql("SELECT * FROM previous_nodes UNION ALL SELECT * FROM new_nodes")
-# The linking identities of each record that has two or more, as node numbers.
-RECORD_NODES = _sql(
+ALL_NODES = sql_template("SELECT * FROM previous_nodes UNION ALL SELECT * FROM new_nodes")
+# The linking identities of each record that has two or more, as node numbers. Most events
+# carry one identity: they are set aside before the join with the nodes.
+RECORD_NODES = sql_template(
     """
     SELECT r.record, n.node
     FROM record_identities AS r
+    JOIN (
+        SELECT record FROM record_identities GROUP BY record HAVING COUNT(*) > 1
+    ) AS several ON several.record = r.record
     JOIN nodes AS n ON n.namespace = r.namespace AND n.value = r.value
     LEFT JOIN namespace_types AS t ON t.code = r.namespace
     WHERE COALESCE(t.links, TRUE)
     """
 )
 # A record links each of its identities to its smallest one (a star spans the same graph).
-NEW_EDGES = _sql(
+NEW_EDGES = sql_template(
     """
     SELECT DISTINCT roots.root AS a, rn.node AS b
     FROM record_nodes AS rn
     JOIN (
         SELECT record, MIN(node) AS root FROM record_nodes
-        GROUP BY record HAVING COUNT(DISTINCT node) > 1
+        GROUP BY record HAVING MIN(node) < MAX(node)
     ) AS roots ON roots.record = rn.record
     WHERE rn.node <> roots.root
     """
 )
-ALL_EDGES = _sql("SELECT a, b FROM previous_edges UNION SELECT a, b FROM new_edges")
-LIVE_EDGES = _sql(
+ALL_EDGES = sql_template("SELECT a, b FROM previous_edges UNION SELECT a, b FROM new_edges")
+LIVE_EDGES = sql_template(
     """
     SELECT e.a, e.b FROM edges AS e
     JOIN nodes AS na ON na.node = e.a JOIN nodes AS nb ON nb.node = e.b
@@ -146,14 +143,14 @@ LIVE_EDGES = _sql(
 )
 # Seeds: the previous label where there is one (edges are only ever added, so it is an upper
 # bound of the new one), else the node's own number.
-SEED_LABELS = _sql(
+SEED_LABELS = sql_template(
     """
     SELECT ends.node, COALESCE(n.label, ends.node) AS label
     FROM (SELECT a AS node FROM live_edges UNION SELECT b FROM live_edges) AS ends
     JOIN nodes AS n ON n.node = ends.node
     """
 )
-PROPAGATE = _sql(
+PROPAGATE = sql_template(
     """
     SELECT node, MIN(label) AS label FROM (
         SELECT node, label FROM labels
@@ -162,19 +159,21 @@ PROPAGATE = _sql(
     ) AS candidates GROUP BY node
     """
 )
-JUMP = _sql(
+JUMP = sql_template(
     """
     SELECT s.node, LEAST(s.label, COALESCE(p.label, s.label)) AS label
     FROM step AS s LEFT JOIN step AS p ON p.node = s.label
     """
 )
-CHANGED = _sql(
+CHANGED = sql_template(
     "SELECT COUNT(*) FROM next_labels AS n JOIN labels AS l ON l.node = n.node "
     "WHERE n.label <> l.label"
 )
-OVERSIZED = _sql("SELECT label, COUNT(*) AS size FROM labels GROUP BY label HAVING COUNT(*) > :cap")
+OVERSIZED = sql_template(
+    "SELECT label, COUNT(*) AS size FROM labels GROUP BY label HAVING COUNT(*) > :cap"
+)
 # First in, first out: by identity type (partner ids first), then the oldest.
-EVICTIONS = _sql(
+EVICTIONS = sql_template(
     """
     SELECT node FROM (
         SELECT l.node, o.size,
@@ -190,7 +189,7 @@ EVICTIONS = _sql(
     WHERE position <= size - :cap
     """
 )
-MARK_EVICTED = _sql(
+MARK_EVICTED = sql_template(
     """
     SELECT n.node, n.namespace, n.value, n.first_seen_ms,
            n.evicted OR v.node IS NOT NULL AS evicted, n.label
@@ -198,7 +197,7 @@ MARK_EVICTED = _sql(
     """
 )
 # After an eviction the rest of an oversized graph may fall apart: label it afresh.
-RESEED_LABELS = _sql(
+RESEED_LABELS = sql_template(
     """
     SELECT s.node, CASE WHEN o.label IS NULL THEN COALESCE(l.label, s.label) ELSE s.node END
            AS label
@@ -207,21 +206,21 @@ RESEED_LABELS = _sql(
     LEFT JOIN oversized AS o ON o.label = l.label
     """
 )
-FINAL_NODES = _sql(
+FINAL_NODES = sql_template(
     """
     SELECT n.node, n.namespace, n.value, n.first_seen_ms, n.evicted,
            CASE WHEN n.evicted THEN n.node ELSE COALESCE(l.label, n.node) END AS label
     FROM nodes AS n LEFT JOIN labels AS l ON l.node = n.node
     """
 )
-FINAL_KEYS = _sql(
+FINAL_KEYS = sql_template(
     """
     SELECT n.namespace || ':' || n.value AS identity, n.namespace, n.value,
            r.namespace || ':' || r.value AS person
     FROM final_nodes AS n JOIN final_nodes AS r ON r.node = n.label
     """
 )
-STATS = _sql(
+STATS = sql_template(
     """
     SELECT COUNT(*), COUNT(DISTINCT label), COUNT(*) FILTER (WHERE evicted),
            (SELECT COALESCE(MAX(size), 0) FROM (

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlglot
 from sqlglot import exp
 
-from segmint.engine.runners.session import SqlSession
+from segmint.engine.runners.session import SqlSession, sql_template
 from segmint.pql.types import ArrayType, MapType, ObjectType, PQLType, ScalarKind, ScalarType
 from segmint.profiles.graph import KEYS, SourceFile
 from segmint.profiles.policies import AttributeMergeType, MergePolicy
@@ -78,15 +77,9 @@ class MergeStats:
         return dict(self.__dict__)
 
 
-def _sql(text: str) -> exp.Query:
-    query = sqlglot.parse_one(text, dialect="duckdb")
-    assert isinstance(query, exp.Query)
-    return query
-
-
 # The latest record of each (dataset, primary identity), ranked on narrow rows first: the wide
 # rows are only joined to the winners.
-LATEST_FRAGMENTS = _sql(
+LATEST_FRAGMENTS = sql_template(
     f"""
     SELECT filename, file_row_number, __priority, __person FROM (
         SELECT r.filename, r.file_row_number,
@@ -103,7 +96,7 @@ LATEST_FRAGMENTS = _sql(
     WHERE __rank = 1
     """
 )
-FRAGMENTS = _sql(
+FRAGMENTS = sql_template(
     """
     SELECT r.*, l.__priority, l.__person
     FROM fragment_rows AS r
@@ -111,7 +104,7 @@ FRAGMENTS = _sql(
       ON l.filename = r.filename AND l.file_row_number = r.file_row_number
     """
 )
-EVENT_PERSONS = _sql(
+EVENT_PERSONS = sql_template(
     f"""
     SELECT DISTINCT COALESCE(k.person, e.{PROFILE_ID_COLUMN}) AS __person
     FROM event_rows AS e LEFT JOIN person_keys AS k ON k.identity = e.{PROFILE_ID_COLUMN}
@@ -119,7 +112,7 @@ EVENT_PERSONS = _sql(
 )
 # An incremental build: identities whose person changed with the graph, the people touched by
 # the new batches or by those changes (new keys), and the rows of the old view they replace.
-CHANGED_KEYS = _sql(
+CHANGED_KEYS = sql_template(
     """
     SELECT COALESCE(n.identity, o.identity) AS identity, o.person AS old_person,
            n.person AS new_person
@@ -127,46 +120,46 @@ CHANGED_KEYS = _sql(
     WHERE o.person IS NULL OR n.person IS NULL OR o.person <> n.person
     """
 )
-AFFECTED = _sql(
+AFFECTED = sql_template(
     f"""
     SELECT COALESCE(k.person, t.{PROFILE_ID_COLUMN}) AS __person
     FROM touched_rows AS t LEFT JOIN person_keys AS k ON k.identity = t.{PROFILE_ID_COLUMN}
     UNION SELECT new_person FROM changed_keys WHERE new_person IS NOT NULL
     """
 )
-RETIRED = _sql(
+RETIRED = sql_template(
     """
     SELECT __person FROM affected
     UNION SELECT old_person FROM changed_keys WHERE old_person IS NOT NULL
     """
 )
-AFFECTED_KEYS = _sql(
+AFFECTED_KEYS = sql_template(
     """
     SELECT k.identity FROM person_keys AS k JOIN affected AS a ON a.__person = k.person
     UNION SELECT __person FROM affected
     """
 )
-AFFECTED_SELVES = _sql("SELECT __person AS identity FROM affected")
-AFFECTED_ROWS = _sql(
+AFFECTED_SELVES = sql_template("SELECT __person AS identity FROM affected")
+AFFECTED_ROWS = sql_template(
     f"""
     SELECT * FROM rows
     WHERE {PROFILE_ID_COLUMN} IN (SELECT identity FROM affected_identities)
     """
 )
-PERSONS = _sql(
+PERSONS = sql_template(
     """
     SELECT __person FROM attributes
     UNION SELECT __person FROM event_persons
     """
 )
 # Identities of each person: the graph's (stitched), or the fragments' own plus the key.
-GRAPH_IDENTITIES = _sql(
+GRAPH_IDENTITIES = sql_template(
     """
     SELECT k.person AS __person, k.namespace, k.value
     FROM person_keys AS k JOIN persons AS p ON p.__person = k.person
     """
 )
-FRAGMENT_IDENTITIES = _sql(
+FRAGMENT_IDENTITIES = sql_template(
     """
     SELECT __person, namespace, item.id AS value FROM (
         SELECT __person, e.key AS namespace, UNNEST(e.value) AS item FROM (
@@ -181,7 +174,7 @@ FRAGMENT_IDENTITIES = _sql(
 )
 # The identities of a person by namespace, each namespace's ids in order (person_identities
 # holds each identity once). The namespaces' order within the map carries no meaning.
-IDENTITY_MAPS = _sql(
+IDENTITY_MAPS = sql_template(
     """
     SELECT __person, MAP_FROM_ENTRIES(LIST(STRUCT_PACK(key := namespace, value := ids)))
            AS identityMap
@@ -198,7 +191,7 @@ IDENTITY_MAPS = _sql(
     """
 )
 # Per namespace and segment, the membership qualified last (then the higher fragment).
-SEGMENT_MEMBERSHIPS = _sql(
+SEGMENT_MEMBERSHIPS = sql_template(
     """
     SELECT __person,
            MAP_FROM_ENTRIES(LIST(

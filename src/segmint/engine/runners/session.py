@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from segmint.engine.runners.membership import QueryCancelled
@@ -42,6 +43,14 @@ class SqlSession(Protocol):
         """Write ``query``'s rows as one Parquet file at ``path``."""
 
     def interrupt(self) -> None: ...
+
+
+def sql_template(text: str) -> exp.Query:
+    """A statement written once in DuckDB's SQL (constant text: no value is ever formatted
+    into it), as a sqlglot tree that any session generates in its own dialect."""
+    query = sqlglot.parse_one(text, dialect="duckdb")
+    assert isinstance(query, exp.Query)
+    return query
 
 
 def table(name: str) -> exp.Table:
