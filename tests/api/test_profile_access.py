@@ -346,3 +346,24 @@ def test_another_sandbox_never_sees_the_profile(
     response = _entity(client, headers, entityId="C1", entityIdNS="CRMID")
     assert response.status_code == 404
     assert "Daniel" not in response.text
+
+
+def test_reading_a_segment_across_stitched_and_unstitched_profiles_fails_the_job(
+    client: TestClient, dev: dict[str, Any], dev_headers: dict[str, str], run_jobs: Any
+) -> None:
+    stitched = _policy(client, dev_headers)
+    danny = create_definition(
+        client, dev_headers, 'person.name.firstName = "Danny"', mergePolicyId=stitched
+    )
+    reader = create_definition(client, dev_headers, f'inSegment("{danny["id"]}")')
+    first = create_job(client, dev_headers, [danny["id"]])
+    run_jobs()
+    assert get_job(client, dev_headers, first["id"])["status"] == "SUCCEEDED"
+    for segment_ids in ([reader["id"]], [danny["id"], reader["id"]]):
+        job = create_job(client, dev_headers, segment_ids)
+        run_jobs()
+        failed = get_job(client, dev_headers, job["id"])
+        assert failed["status"] == "FAILED"
+        (error,) = failed["errors"]
+        assert error["code"] == "SEG-4001"
+        assert danny["id"] in error["msg"] and "stitched and unstitched" in error["msg"]

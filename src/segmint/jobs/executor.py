@@ -23,6 +23,7 @@ from segmint.jobs.ports import LakeCatalog, ProfileViewSource
 from segmint.pql.ast import Expr
 from segmint.pql.types import Schema
 from segmint.pql.walk import segment_references
+from segmint.profiles.policies import MergePolicy
 from segmint.profiles.views import MergedView
 from segmint.xdm import DEFAULT_SCHEMA, event_schema, profile_schema
 
@@ -221,7 +222,7 @@ def evaluate_job(
             run.views[group.merge_policy_id] = views.merged_view(job.tenant, group.merge_policy_id)
             on_stage("evaluating")
             metrics.setdefault("profileSegmentationTime", {}).setdefault("startTimeInMs", now_ms())
-            _evaluate_group(job, lake, runner, group, run, schema, evaluation_ms, staging)
+            _evaluate_group(job, lake, views, runner, group, run, schema, evaluation_ms, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -243,6 +244,7 @@ def evaluate_job(
 def _evaluate_group(
     job: SegmentJob,
     lake: LakeCatalog,
+    views: ProfileViewSource,
     runner: Runner,
     group: PolicyGroup,
     run: _Run,
@@ -254,8 +256,12 @@ def _evaluate_group(
     read = outside_references(group.segments)
     in_job = [(run.outputs[pid], sorted(set(read) & _ids(job, pid))) for pid in run.outputs]
     in_job = [(files, ids) for files, ids in in_job if ids]
-    _check_keys_match(view, [run.views[pid] for pid in run.outputs], in_job)
     stored = [sid for sid in read if not any(sid in ids for _, ids in in_job)]
+    read_policies = {sid: run.views[pid].policy for pid in run.outputs for sid in _ids(job, pid)}
+    read_policies.update(views.merge_policies_of(job.tenant, stored))
+    _check_keys_match(
+        view.policy, {sid: read_policies[sid] for sid in read if sid in read_policies}
+    )
     out_dir = staging / f".group-{len(run.outputs)}"
     with schema_anchors(schema) as (profile_anchor, event_anchor):
         run.stats[group.merge_policy_id] = runner.run_membership(
@@ -275,18 +281,16 @@ def _ids(job: SegmentJob, merge_policy_id: str) -> set[str]:
     return {s.segment_id for s in job.segments if s.merge_policy_id == merge_policy_id}
 
 
-def _check_keys_match(
-    view: MergedView, read_views: Sequence[MergedView], in_job: Sequence[tuple[Any, Any]]
-) -> None:
-    """Profiles are keyed by primary identity without stitching and by person with it; a
-    segment can only read memberships keyed the same way."""
-    if not in_job:
-        return
-    for other in read_views:
-        if other.policy.stitches != view.policy.stitches:
+def _check_keys_match(policy: MergePolicy, read: Mapping[str, MergePolicy]) -> None:
+    """Profiles are keyed by primary identity without stitching and by person with it: a
+    segment can only read (``inSegment``) memberships keyed the same way."""
+    for segment_id, other in sorted(read.items()):
+        if other.stitches != policy.stitches:
             raise MergePolicyConflict(
-                f"inSegment across merge policies {other.policy.id} and {view.policy.id}, "
-                "one stitching identities and one not, is not supported"
+                f"inSegment of segment {segment_id}: its merge policy {other.id} "
+                f"(identityGraph {other.identity_graph}) keys profiles differently from "
+                f"merge policy {policy.id} (identityGraph {policy.identity_graph}); "
+                "reading a segment across stitched and unstitched profiles is not supported"
             )
 
 

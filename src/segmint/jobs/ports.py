@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from segmint.jobs.model import JobSource, JobStatus, SegmentJob, SegmentSnapshot, Tenant
 from segmint.pql.types import Schema
+from segmint.profiles.policies import MergePolicy
 from segmint.profiles.views import MergedView
 
 
@@ -99,3 +100,8 @@ class LakeCatalog(Protocol):
 class ProfileViewSource(Protocol):
     def merged_view(self, tenant: Tenant, merge_policy_id: str) -> MergedView:
         """The merged profiles of a merge policy, current with every committed batch."""
+
+    def merge_policies_of(
+        self, tenant: Tenant, segment_ids: Sequence[str]
+    ) -> dict[str, MergePolicy]:
+        """The merge policy of each definition of the sandbox among ``segment_ids``."""

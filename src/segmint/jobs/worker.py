@@ -20,6 +20,7 @@ from segmint.jobs.executor import (
     DefinitionCompileError,
     EngineSettings,
     Evaluation,
+    MergePolicyConflict,
     close_total_time,
     evaluate_job,
 )
@@ -158,7 +159,7 @@ class Worker:
             )
         except QueryCancelled:
             return self._interrupted(job, keeper, metrics)
-        except DefinitionCompileError as error:
+        except (DefinitionCompileError, MergePolicyConflict) as error:
             return self._fail(job, metrics, ERROR_INVALID_DEFINITION, str(error))
         except Exception as error:
             if keeper.cancel_requested.is_set() or keeper.lease_lost.is_set():

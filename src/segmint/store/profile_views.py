@@ -5,7 +5,7 @@ first process to insert it, so two builders never both publish one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from segmint.engine.runners.session import SqlSession
 from segmint.jobs.model import Tenant
 from segmint.pql.types import Schema
 from segmint.profiles.lake import Lake
+from segmint.profiles.policies import MergePolicy
 from segmint.profiles.views import (
     CommittedBatch,
     MergedView,
@@ -31,6 +32,7 @@ from segmint.store.tables import (
     batches,
     datasets,
     profile_views,
+    segment_definitions,
 )
 
 BATCH_SUCCESS = "success"
@@ -122,6 +124,18 @@ class StoreProfileViews:
             self.committed_batches(tenant),
             self.namespaces.catalog(tenant.org_id),
         )
+
+    def merge_policies_of(
+        self, tenant: Tenant, segment_ids: Sequence[str]
+    ) -> dict[str, MergePolicy]:
+        query = select(segment_definitions.c.id, segment_definitions.c.merge_policy_id).where(
+            segment_definitions.c.sandbox_id == tenant.sandbox_id,
+            segment_definitions.c.id.in_(list(segment_ids)),
+        )
+        with self.db.engine.connect() as conn:
+            owners = dict(conn.execute(query).tuples().all())
+        policies = self.policies.many(tenant, sorted(set(owners.values())))
+        return {sid: policies[pid] for sid, pid in owners.items() if pid in policies}
 
     def committed_batches(self, tenant: Tenant) -> list[CommittedBatch]:
         """The successful batches in ingestion order: a batch is ingested when it completes
