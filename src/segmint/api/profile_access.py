@@ -63,7 +63,9 @@ def _profile(
     if found is None:
         raise _not_found()
     entity = dict(found.entity)
-    entity["segmentMembership"] = _memberships(state, tenant, view, person, entity)
+    memberships = _memberships(state, tenant, view, person, entity)
+    if memberships:
+        entity["segmentMembership"] = memberships
     entity = _only(entity, listing.last(params, "fields"))
     xid = to_xid(person)
     return {
