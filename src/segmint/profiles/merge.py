@@ -25,7 +25,7 @@ from segmint.engine.runners.session import SqlSession, sql_template
 from segmint.pql.types import ArrayType, MapType, ObjectType, PQLType, ScalarKind, ScalarType
 from segmint.profiles.graph import KEYS, SourceFile
 from segmint.profiles.policies import AttributeMergeType, MergePolicy
-from segmint.xdm.arrow import PROFILE_ID_COLUMN
+from segmint.xdm.arrow import PROFILE_ID_COLUMN, table_schema
 
 PROFILES = "profiles.parquet"
 IDENTITY_MAP = "identityMap"
@@ -286,17 +286,7 @@ def _rows(
         session.files(name, files, columns)
         return
     session.files(f"{name}_all", files, columns)
-    session.create(name, _with_table(AFFECTED_ROWS, f"{name}_all"))
-
-
-def _with_table(query: exp.Query, name: str) -> exp.Query:
-    renamed = query.transform(
-        lambda node: (
-            exp.to_table(name) if isinstance(node, exp.Table) and node.name == "rows" else node
-        )
-    )
-    assert isinstance(renamed, exp.Query)
-    return renamed
+    session.create(name, exp.replace_tables(AFFECTED_ROWS.copy(), {"rows": f"{name}_all"}))
 
 
 def _register_affected(session: SqlSession, inputs: MergeInputs, previous: PreviousMerge) -> None:
@@ -306,10 +296,8 @@ def _register_affected(session: SqlSession, inputs: MergeInputs, previous: Previ
         session.create("old_keys", exp.select("identity", "person").from_("old_keys_files"))
         session.create("changed_keys", CHANGED_KEYS)
     else:
-        empty = pa.schema([("identity", pa.string()), ("old_person", pa.string())])
-        session.arrow(
-            "changed_keys", empty.append(pa.field("new_person", pa.string())).empty_table()
-        )
+        names = ("identity", "old_person", "new_person")
+        session.arrow("changed_keys", pa.schema([(n, pa.string()) for n in names]).empty_table())
     if previous.new_files:
         session.files("touched_rows", [f.path for f in previous.new_files], [PROFILE_ID_COLUMN])
     else:
@@ -338,8 +326,6 @@ def _kept_rows(session: SqlSession, profile: ObjectType, previous: PreviousMerge
 
 
 def _empty_fragments(profile: ObjectType) -> pa.Table:
-    from segmint.xdm.arrow import table_schema
-
     schema = table_schema(profile)
     extra = [("__priority", pa.int64()), ("__person", pa.string())]
     for name, arrow_type in extra:
