@@ -4,59 +4,28 @@ aepp.md §5.7) against a real server, configured as aepp.md §4."""
 from __future__ import annotations
 
 import importlib
-import socket
 import sys
-import threading
-import time
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from segmint.api.app import create_app
 from segmint.store import Store
 from segmint.xdm import PROFILE_CLASS
-from tests.support import CLIENT_ID, CLIENT_SECRET, ORG, make_settings
+from tests.api.live_server import live_server
+from tests.support import CLIENT_ID, CLIENT_SECRET, ORG
 
 aepp = pytest.importorskip("aepp")
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FastAPI]]:
-    home: Path = tmp_path_factory.mktemp("aepp-policies") / "home"
-    port = free_port()
-    app = create_app(make_settings(home, port=port))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        raise RuntimeError("server did not start")
-    yield base, app
-    instance.should_exit = True
-    thread.join(timeout=30)
+    with live_server(tmp_path_factory.mktemp("aepp-policies") / "home") as running:
+        yield running
 
 
 @pytest.fixture
