@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from segmint.api.app import create_app
-from tests.support import make_settings
+from tests.support import CLIENT_ID, CLIENT_SECRET, ORG, make_settings
 
 
 def free_port() -> int:
@@ -51,3 +51,17 @@ def _wait_until_healthy(base: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError("server did not start")
+
+
+def configure_aepp(aepp: Any, base: str) -> None:
+    """The unmodified aepp client pointed at ``base`` as aepp.md §4 describes."""
+    aepp.configure(
+        org_id=ORG,
+        client_id=CLIENT_ID,
+        secret=CLIENT_SECRET,
+        scopes="openid,AdobeID,read_organizations",
+        sandbox="prod",
+        environment="support",
+        endpoint=base,
+    )
+    aepp.config.config_object["oauthTokenEndpointV2"] = f"{base}/ims/token/v3"

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.live_server import live_server
-from tests.support import CLIENT_ID, CLIENT_SECRET, ORG
+from tests.api.live_server import configure_aepp, live_server
 
 aepp = pytest.importorskip("aepp")
 
@@ -24,16 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def segmentation(server: str) -> Any:
-    aepp.configure(
-        org_id=ORG,
-        client_id=CLIENT_ID,
-        secret=CLIENT_SECRET,
-        scopes="openid,AdobeID,read_organizations",
-        sandbox="prod",
-        environment="support",
-        endpoint=server,
-    )
-    aepp.config.config_object["oauthTokenEndpointV2"] = f"{server}/ims/token/v3"
+    configure_aepp(aepp, server)
     from aepp import segmentation as module
 
     return module.Segmentation()

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 from segmint.store import Store
 from segmint.xdm import PROFILE_CLASS
-from tests.api.live_server import live_server
-from tests.support import CLIENT_ID, CLIENT_SECRET, ORG
+from tests.api.live_server import configure_aepp, live_server
+from tests.support import ORG
 
 aepp = pytest.importorskip("aepp")
 
@@ -31,16 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fast
 @pytest.fixture
 def profile(server: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch) -> Any:
     base, _ = server
-    aepp.configure(
-        org_id=ORG,
-        client_id=CLIENT_ID,
-        secret=CLIENT_SECRET,
-        scopes="openid,AdobeID,read_organizations",
-        sandbox="prod",
-        environment="support",
-        endpoint=base,
-    )
-    aepp.config.config_object["oauthTokenEndpointV2"] = f"{base}/ims/token/v3"
+    configure_aepp(aepp, base)
     try:
         importlib.import_module("pandas")
     except ImportError:

@@ -81,9 +81,8 @@ class DefinitionLookup(Protocol):
 
 
 class LakeCatalog(Protocol):
-    def profile_files(self, tenant: Tenant) -> list[Path]: ...
-
-    def event_files(self, tenant: Tenant) -> list[Path]: ...
+    """Memberships and the sandbox schema; profiles and events come from the merged views
+    (:class:`ProfileViewSource`)."""
 
     def previous_memberships(
         self, tenant: Tenant, segment_ids: Sequence[str]
